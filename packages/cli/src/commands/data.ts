@@ -1,0 +1,176 @@
+import { existsSync, readFileSync, statSync } from 'node:fs';
+import { basename, resolve } from 'node:path';
+import type { Command } from 'commander';
+import {
+  datasetStats, generateSynthetic, loadDataset, prepareFromInteractions, prepareFromSplit, readDelimited, readSplitDir,
+  readUsersDat, saveDataset, sha256, sha256File, SYNTH_DEFAULTS, toTsv, writeFileAtomic, InputError, PREPARE_DEFAULTS,
+  type ColumnName, type Dataset, type DatasetStats, type PrepareOptions, type RawInteractions, type SourceInfo, type SynthOptions,
+} from '@derrd/core';
+import { emit, info, parseChoice, parseInteger, parseNumber, UsageError } from '../output.js';
+
+export const INPUT_FORMATS = ['auto', 'users.dat', 'delimited', 'split', 'synthetic'] as const;
+export type InputFormat = (typeof INPUT_FORMATS)[number];
+
+export const DEFAULT_DATA_DIR = 'data/default';
+
+/** Guesses the format: a directory is a split; a file whose first line is "n item_1 ... item_n" is users.dat. */
+export function detectFormat(input: string): Exclude<InputFormat, 'auto'> {
+  if (!existsSync(input)) throw new InputError('file not found', { file: input });
+  if (statSync(input).isDirectory()) return 'split';
+  if (basename(input) === 'users.dat') return 'users.dat';
+  const head = readFileSync(input, 'utf8').slice(0, 4096).split(/\r?\n/)[0].trim();
+  const fields = head.split(/\s+/);
+  if (/^\d+( \d+)*$/.test(head) && Number(fields[0]) === fields.length - 1 && fields.length > 1) return 'users.dat';
+  return 'delimited';
+}
+
+export interface PrepareCommandOptions extends PrepareOptions {
+  input?: string;
+  format: InputFormat;
+  out: string;
+  force?: boolean;
+  delimiter?: string;
+  header?: boolean;
+  columns?: ColumnName[];
+  synth?: SynthOptions;
+}
+
+/** Reads the input in its format, prepares it and saves it atomically. */
+export function prepareCommand(o: PrepareCommandOptions): { dir: string; dataset: Dataset; seconds: number } {
+  const started = performance.now();
+  const format = o.input === undefined ? 'synthetic' : o.format === 'auto' ? detectFormat(o.input) : o.format;
+  if (format !== 'synthetic' && o.input === undefined) throw new UsageError(`--format ${format} needs --input`);
+  if (existsSync(o.out) && !o.force) throw new InputError('output directory exists (use --force to replace it)', { file: o.out });
+  let dataset: Dataset;
+  if (format === 'split') {
+    const split = readSplitDir(o.input!, { delimiter: o.delimiter, header: o.header, columns: o.columns });
+    const digest = sha256([split.train, split.valid, split.test].map((p) => sha256File(p.source)).join(''));
+    dataset = prepareFromSplit(split, { kind: 'split', path: resolve(o.input!), sha256: digest }, o);
+  } else {
+    let raw: RawInteractions;
+    let source: SourceInfo;
+    if (format === 'synthetic') {
+      const synth = generateSynthetic(o.synth);
+      raw = synth;
+      source = { kind: 'synthetic', path: null, sha256: sha256(toTsv(synth)) };
+      o = { ...o, synthetic: { ...SYNTH_DEFAULTS, ...o.synth } };
+    } else {
+      raw = format === 'users.dat' ? readUsersDat(o.input!) : readDelimited(o.input!, { delimiter: o.delimiter, header: o.header, columns: o.columns, minRating: o.minRating });
+      source = { kind: format, path: resolve(o.input!), sha256: sha256File(o.input!) };
+    }
+    dataset = prepareFromInteractions(raw, source, o);
+  }
+  if (dataset.manifest.counts.usersTooSmallToSplit > 0) {
+    info(`note: ${dataset.manifest.counts.usersTooSmallToSplit} users have fewer than 3 interactions: kept for training, not split or evaluated`);
+  }
+  saveDataset(dataset, o.out, { force: o.force });
+  return { dir: o.out, dataset, seconds: (performance.now() - started) / 1000 };
+}
+
+export function formatStats(s: DatasetStats): string {
+  const c = s.counts;
+  const f = (x: number) => x.toLocaleString('en-US');
+  return [
+    `source        ${s.source.kind}${s.source.path ? ` ${s.source.path}` : ''}`,
+    `hash          ${s.hash}`,
+    `users         ${f(c.users)}  (evaluated: ${f(c.evalUsers)}; too small to split: ${f(c.usersTooSmallToSplit)}; removed by filter: ${f(c.filteredUsers)})`,
+    `items         ${f(c.items)}  (without training interactions: ${f(s.itemsWithoutTraining)}; removed by filter: ${f(c.filteredItems)})`,
+    `interactions  ${f(c.interactions)}  = train ${f(c.train)} + valid ${f(c.valid)} + test ${f(c.test)}  (duplicates removed: ${f(c.duplicatesRemoved)})`,
+    `sparsity      ${(s.sparsity * 100).toFixed(2)}%`,
+    `train/user    min ${s.trainPerUser.min}, median ${s.trainPerUser.median}, mean ${s.trainPerUser.mean.toFixed(1)}, max ${s.trainPerUser.max}`,
+    `train/item    min ${s.trainPerItem.min}, median ${s.trainPerItem.median}, mean ${s.trainPerItem.mean.toFixed(1)}, max ${s.trainPerItem.max}`,
+    `held-out items unseen in training: valid ${s.heldOutItemsUnseenInTraining.valid}, test ${s.heldOutItemsUnseenInTraining.test}`,
+    `split         ${s.settings.split}, seed ${s.settings.seed}, ${s.settings.numCandidates} candidates per user`,
+  ].join('\n');
+}
+
+function parseColumns(value: string): ColumnName[] {
+  const names = value.split(',').map((c) => c.trim());
+  for (const n of names) parseChoice('--columns entry', n, ['user', 'item', 'rating', 'timestamp', 'skip'] as const);
+  if (!names.includes('user') || !names.includes('item')) throw new UsageError('--columns must include user and item');
+  return names as ColumnName[];
+}
+
+export function registerDataCommands(program: Command): void {
+  const data = program.command('data').description('prepare, inspect and generate data sets');
+
+  data
+    .command('prepare')
+    .description('read interactions, de-duplicate, filter, split leave-one-out and sample evaluation candidates into a prepared directory')
+    .option('-i, --input <path>', 'interaction file, users.dat, or a directory with train/valid/test files (default: the embedded synthetic data set)')
+    .option('--format <format>', `input format: ${INPUT_FORMATS.join('|')}`, 'auto')
+    .option('-o, --out <dir>', 'output directory', DEFAULT_DATA_DIR)
+    .option('--min-user <n>', 'drop users with fewer interactions (iterated with --min-item)', String(PREPARE_DEFAULTS.minUserInteractions))
+    .option('--min-item <n>', 'drop items with fewer interactions', String(PREPARE_DEFAULTS.minItemInteractions))
+    .option('--split <kind>', 'random-loo (one random valid and test item per user, the paper) | last-loo (latest two by timestamp)', PREPARE_DEFAULTS.split)
+    .option('--seed <n>', 'seed for the split and candidate sampling', String(PREPARE_DEFAULTS.seed))
+    .option('--candidates <n>', 'sampled negatives per user for the sampled protocol (0: full-ranking evaluation only)', String(PREPARE_DEFAULTS.numCandidates))
+    .option('--id-order <order>', 'dense id order: appearance | numeric (default: appearance; numeric for splits, keeping integer ids unchanged)')
+    .option('--delimiter <char>', 'field separator of delimited files (default: detected)')
+    .option('--header', 'the first line is a header (default: detected)')
+    .option('--no-header', 'the first line is data')
+    .option('--columns <list>', 'column meanings, e.g. user,item,rating,timestamp (default: from the header, else user,item[,rating][,timestamp])')
+    .option('--min-rating <x>', 'keep rows with rating >= x')
+    .option('--force', 'replace the output directory if it exists', false)
+    .option('--json', 'print the result as JSON', false)
+    .action((opts: Record<string, string | boolean | undefined>) => {
+      const idOrder = opts.idOrder === undefined ? undefined : parseChoice('--id-order', String(opts.idOrder), ['appearance', 'numeric'] as const);
+      const result = prepareCommand({
+        input: opts.input as string | undefined,
+        format: parseChoice('--format', String(opts.format), INPUT_FORMATS),
+        out: String(opts.out),
+        force: Boolean(opts.force),
+        minUserInteractions: parseInteger('--min-user', String(opts.minUser)),
+        minItemInteractions: parseInteger('--min-item', String(opts.minItem)),
+        split: parseChoice('--split', String(opts.split), ['random-loo', 'last-loo'] as const),
+        seed: parseInteger('--seed', String(opts.seed)),
+        numCandidates: parseInteger('--candidates', String(opts.candidates), 0),
+        idOrder,
+        delimiter: opts.delimiter as string | undefined,
+        header: opts.header as boolean | undefined,
+        columns: opts.columns ? parseColumns(String(opts.columns)) : undefined,
+        minRating: opts.minRating === undefined ? undefined : parseNumber('--min-rating', String(opts.minRating)),
+      });
+      const stats = datasetStats(result.dataset);
+      emit({ json: Boolean(opts.json) }, { dir: result.dir, seconds: result.seconds, ...stats }, () => `prepared ${result.dir} in ${result.seconds.toFixed(2)} s\n${formatStats(stats)}`);
+    });
+
+  data
+    .command('stats')
+    .description('verify a prepared directory against its manifest and print its statistics')
+    .argument('<dir>', 'prepared data set directory')
+    .option('--json', 'print the result as JSON', false)
+    .action((dir: string, opts: { json: boolean }) => {
+      const stats = datasetStats(loadDataset(dir));
+      emit(opts, { dir, ...stats }, () => formatStats(stats));
+    });
+
+  data
+    .command('synth')
+    .description('write the seeded synthetic data set as a TSV file (user, item, timestamp)')
+    .requiredOption('-o, --out <file>', 'output TSV file')
+    .option('--users <n>', 'number of users', String(SYNTH_DEFAULTS.numUsers))
+    .option('--items <n>', 'number of items', String(SYNTH_DEFAULTS.numItems))
+    .option('--dim <n>', 'latent dimension of the generator', String(SYNTH_DEFAULTS.dim))
+    .option('--mean-interactions <n>', 'mean interactions per user', String(SYNTH_DEFAULTS.meanInteractions))
+    .option('--popularity-exponent <x>', 'Zipf exponent of item popularity', String(SYNTH_DEFAULTS.popularityExponent))
+    .option('--seed <n>', 'generator seed', String(SYNTH_DEFAULTS.seed))
+    .option('--force', 'overwrite the output file', false)
+    .option('--json', 'print the result as JSON', false)
+    .action((opts: Record<string, string | boolean>) => {
+      const out = String(opts.out);
+      if (existsSync(out) && !opts.force) throw new InputError('output file exists (use --force to replace it)', { file: out });
+      const settings: SynthOptions = {
+        numUsers: parseInteger('--users', String(opts.users), 1),
+        numItems: parseInteger('--items', String(opts.items), 2),
+        dim: parseInteger('--dim', String(opts.dim), 1),
+        meanInteractions: parseNumber('--mean-interactions', String(opts.meanInteractions)),
+        popularityExponent: parseNumber('--popularity-exponent', String(opts.popularityExponent)),
+        seed: parseInteger('--seed', String(opts.seed)),
+      };
+      const synth = generateSynthetic(settings);
+      writeFileAtomic(out, toTsv(synth));
+      const result = { out, interactions: synth.users.length, users: synth.settings.numUsers, items: synth.settings.numItems, settings: synth.settings };
+      emit({ json: Boolean(opts.json) }, result, () => `wrote ${out}: ${result.interactions} interactions, ${result.users} users, ${result.items} items`);
+    });
+}

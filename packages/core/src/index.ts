@@ -1,0 +1,12 @@
+export { Rng } from './rng.js';
+export { InputError } from './errors.js';
+export { IdMap, buildIdMap, type IdOrder } from './idmap.js';
+export { readDelimited, readUsersDat, readSplitDir, readText, type RawInteractions, type RawSplit, type DelimitedOptions, type ColumnName } from './readers.js';
+export * from './dataset.js';
+export { dedupe, filterMinInteractions, sampleCandidates, prepareFromInteractions, prepareFromSplit, PREPARE_DEFAULTS, type PrepareOptions, type SourceInfo } from './prepare.js';
+export { saveDataset, loadDataset, readManifest, computeManifest, FORMAT_VERSION } from './prepared.js';
+export { generateSynthetic, toTsv, SYNTH_DEFAULTS, type SynthOptions } from './synth.js';
+export * from './metrics.js';
+export * from './evaluate.js';
+export { sha256, sha256File, writeFileAtomic, writeDirAtomic, canonicalJson, bytesOf } from './fsutil.js';
+export { datasetStats, type DatasetStats, type Distribution } from './stats.js';
