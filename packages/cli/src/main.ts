@@ -2,6 +2,7 @@
 import { Command, CommanderError } from 'commander';
 import { registerDataCommands } from './commands/data.js';
 import { registerPipelineCommand } from './commands/pipeline.js';
+import { registerTrainCommands } from './commands/train.js';
 import { reportError } from './output.js';
 
 const program = new Command();
@@ -14,6 +15,7 @@ program
   .exitOverride();
 
 registerDataCommands(program);
+registerTrainCommands(program);
 registerPipelineCommand(program);
 
 try {

@@ -10,3 +10,6 @@ export * from './metrics.js';
 export * from './evaluate.js';
 export { sha256, sha256File, writeFileAtomic, writeDirAtomic, canonicalJson, bytesOf } from './fsutil.js';
 export { datasetStats, type DatasetStats, type Distribution } from './stats.js';
+export { sampleTriples, uniqueInt32, type Triples } from './sampling.js';
+export { encodeSafetensors, decodeSafetensors, type SafeTensor, type SafeDtype } from './safetensors.js';
+export * from './checkpoint.js';

@@ -1,0 +1,11 @@
+export { tf } from './tf.js';
+export { initBackend, currentBackend, BACKENDS, TENSORFLOW_INSTALL_HINT, type BackendInfo, type BackendName, type BackendRequest } from './backend.js';
+export { registerKernels, adamUpdate, scatterAddRows, type AdamAttrs } from './kernels.js';
+export { AdamL2, ADAM_DEFAULTS, type AdamConfig } from './optimizer.js';
+export { BaseModel, normalInit, uniformInit, type RecModel, type ModelConfig, type ModelKind, type Representation, type Scorer, type WeightTensor } from './models/model.js';
+export { BprMf, BPR_DEFAULTS } from './models/bpr.js';
+export { NeuMf, NEUMF_DEFAULTS } from './models/neumf.js';
+export { createModel, MODEL_KINDS } from './models/registry.js';
+export { train, evaluateModel, TRAIN_DEFAULTS, TrainingError, DERRD_VERSION, type TrainConfig, type TrainEvent, type TrainOptions } from './trainer.js';
+export { loadCheckpoint, type LoadedCheckpoint } from './checkpoint.js';
+export type { Batch, LossTerm } from './terms.js';

@@ -1,0 +1,82 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { derrd, CLI, ROOT } from './helpers.js';
+
+const tmp = () => mkdtempSync(join(tmpdir(), 'derrd-traincli-'));
+
+function prepareSmall(dir: string): string {
+  const tsv = join(dir, 's.tsv');
+  assert.equal(derrd(['data', 'synth', '-o', tsv, '--users', '300', '--items', '500', '--seed', '4']).status, 0);
+  const data = join(dir, 'data');
+  const r = derrd(['data', 'prepare', '-i', tsv, '-o', data, '--candidates', '99']);
+  assert.equal(r.status, 0, r.stderr);
+  return data;
+}
+
+const trainArgs = (data: string, out: string, epochs: number) => ['train', '--data', data, '--model', 'bpr', '--dim', '16', '--epochs', String(epochs), '--batch-size', '256', '--lr', '0.01', '--backend', 'wasm', '--out', out];
+
+test('kill -9 during training, then --resume: the result equals an uninterrupted run', async () => {
+  const dir = tmp();
+  const data = prepareSmall(dir);
+  const straight = join(dir, 'straight');
+  const full = derrd([...trainArgs(data, straight, 6), '--json']);
+  assert.equal(full.status, 0, full.stderr);
+
+  const killed = join(dir, 'killed');
+  const child = spawn(process.execPath, [CLI, ...trainArgs(data, killed, 6)], { cwd: ROOT, stdio: 'ignore' });
+  const cardFile = join(killed, 'card.json');
+  await new Promise<void>((resolve, reject) => {
+    const started = Date.now();
+    const poll = setInterval(() => {
+      try {
+        if (existsSync(cardFile) && JSON.parse(readFileSync(cardFile, 'utf8')).epochsRun >= 2) {
+          clearInterval(poll);
+          child.kill('SIGKILL');
+          resolve();
+        }
+      } catch { /* card being replaced: next poll */ }
+      if (Date.now() - started > 60_000) { clearInterval(poll); child.kill('SIGKILL'); reject(new Error('training did not reach epoch 2')); }
+    }, 20);
+  });
+  await new Promise((r) => child.once('exit', r));
+  const before = JSON.parse(readFileSync(cardFile, 'utf8'));
+  assert.ok(before.epochsRun < 6, 'the run was killed before finishing');
+
+  const resumed = derrd([...trainArgs(data, killed, 6), '--resume', '--json']);
+  assert.equal(resumed.status, 0, resumed.stderr);
+  assert.match(resumed.stderr, /resumed at epoch \d/);
+  const a = JSON.parse(full.stdout);
+  const b = JSON.parse(resumed.stdout);
+  assert.deepEqual(b.history.map((h: { loss: number }) => h.loss), a.history.map((h: { loss: number }) => h.loss));
+  assert.deepEqual(b.metrics.selected, a.metrics.selected);
+  assert.ok(readFileSync(join(killed, 'model.safetensors')).equals(readFileSync(join(straight, 'model.safetensors'))));
+});
+
+test('train and evaluate: bad flags and checkpoints give one-line errors', () => {
+  const dir = tmp();
+  const data = prepareSmall(dir);
+  const out = join(dir, 'm');
+  let r = derrd(['train', '--data', data, '--model', 'sasrec', '--out', out]);
+  assert.equal(r.status, 2);
+  assert.match(r.stderr, /--model must be one of bpr\|neumf/);
+  r = derrd(['train', '--data', data, '--backend', 'tpu', '--out', out]);
+  assert.match(r.stderr, /--backend must be one of auto\|tensorflow\|wasm\|cpu/);
+  r = derrd(['train', '--data', join(dir, 'nope'), '--out', out]);
+  assert.match(r.stderr, /nope: prepared data set not found/);
+  assert.equal(derrd([...trainArgs(data, out, 1)]).status, 0);
+  r = derrd([...trainArgs(data, out, 2), '--lr', '0.5', '--resume']);
+  assert.equal(r.status, 1);
+  assert.match(r.stderr, /--resume with a different configuration \(changed: config\.lr\)/);
+  const other = join(dir, 'other');
+  assert.equal(derrd(['data', 'prepare', '-o', other, '--candidates', '20']).status, 0);
+  r = derrd(['evaluate', out, '--data', other]);
+  assert.equal(r.status, 1);
+  assert.match(r.stderr, /checkpoint is for 300 users/);
+  r = derrd(['evaluate', out, '--data', data, '--protocol', 'full', '--json']);
+  assert.equal(r.status, 0, r.stderr);
+  assert.ok(JSON.parse(r.stdout).test['Recall@10'] >= 0);
+});

@@ -1,0 +1,313 @@
+/**
+ * The training loop: per-epoch negative sampling, shuffled batches, base loss + distillation terms, Adam with coupled
+ * L2, evaluation every epoch, the authors' per-N model selection and early stopping, atomic checkpoints every epoch and
+ * exact resume (each epoch's randomness derives from (seed, epoch), so a resumed run equals an uninterrupted one).
+ */
+import { existsSync, readFileSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import {
+  CARD_FILE, CARD_FORMAT_VERSION, DEFAULT_CUTOFFS, InputError, ModelSelector, RESUME_FILE, Rng, WEIGHTS_FILE, canonicalJson,
+  decodeSafetensors, encodeSafetensors, evaluateFull, evaluateSampled, sampleTriples, sha256, writeFileAtomic,
+  type Dataset, type EpochRecord, type EvalResult, type ModelCard, type SafeTensor,
+} from '@derrd/core';
+import { tf, type Tensor, type Variable, type Scalar } from './tf.js';
+import { initBackend, type BackendInfo, type BackendRequest } from './backend.js';
+import { AdamL2 } from './optimizer.js';
+import { createModel } from './models/registry.js';
+import type { ModelKind, RecModel } from './models/model.js';
+import type { Batch, LossTerm } from './terms.js';
+
+export const DERRD_VERSION = '0.1.0';
+
+export interface TrainConfig {
+  model: ModelKind;
+  dim: number;
+  seed: number;
+  maxEpochs: number;
+  batchSize: number;
+  lr: number;
+  weightDecay: number;
+  /** stop after this many epochs without a validation HR@N improvement for any N */
+  patience: number;
+  protocol: 'sampled' | 'full';
+  /** model.safetensors holds the epoch with the best validation HR@selectCutoff */
+  selectCutoff: number;
+}
+
+/** The DE-RRD code's recipe (derrd-method.md §1.4). */
+export const TRAIN_DEFAULTS: TrainConfig = {
+  model: 'bpr',
+  dim: 200,
+  seed: 0,
+  maxEpochs: 1000,
+  batchSize: 1024,
+  lr: 1e-3,
+  weightDecay: 1e-3,
+  patience: 20,
+  protocol: 'sampled',
+  selectCutoff: 5,
+};
+
+export type TrainEvent =
+  | { type: 'start'; backend: BackendInfo; startEpoch: number; batches: number; parameters: number; resumed: boolean }
+  | { type: 'batch'; epoch: number; batch: number; batches: number }
+  | { type: 'epoch'; record: EpochRecord; improved: boolean; saved: boolean; sinceImproved: number }
+  | { type: 'done'; card: ModelCard };
+
+export interface TrainOptions {
+  dataset: Dataset;
+  datasetPath: string;
+  config: TrainConfig;
+  /** checkpoint directory */
+  out: string;
+  backend?: BackendRequest;
+  resume?: boolean;
+  force?: boolean;
+  terms?: LossTerm[];
+  method?: ModelCard['method'];
+  onEvent?: (event: TrainEvent) => void;
+}
+
+/** A user-facing training failure (NaN loss, bad resume): printed as one line by the CLI. */
+export class TrainingError extends Error {
+  readonly derrdUserError = true;
+  constructor(message: string) {
+    super(message);
+    this.name = 'TrainingError';
+  }
+}
+
+interface ResumeState {
+  identity: string;
+  epoch: number;
+  optimizerStep: number;
+  sinceImproved: number;
+  selector: ReturnType<ModelSelector['toJSON']>;
+  history: EpochRecord[];
+  wallSeconds: number;
+  savedEpoch: number;
+  saved: { valid: EvalResult['valid']; test: EvalResult['test'] } | null;
+  weightsSha256: string | null;
+  createdAt: string;
+}
+
+/** What must match for --resume: everything but the epoch cap and the backend. */
+function identityOf(config: TrainConfig, datasetHash: string, method: ModelCard['method'] | undefined, terms: LossTerm[]): string {
+  const { maxEpochs: _m, ...rest } = config;
+  return canonicalJson({ config: rest, datasetHash, method: method ?? { name: 'none' }, terms: terms.map((t) => ({ name: t.name, weight: t.weight, settings: t.settings() })) });
+}
+
+function diffKeys(a: unknown, b: unknown, prefix = ''): string[] {
+  if (typeof a !== 'object' || typeof b !== 'object' || a === null || b === null) return JSON.stringify(a) === JSON.stringify(b) ? [] : [prefix || '(value)'];
+  const keys = new Set([...Object.keys(a), ...Object.keys(b)]);
+  const out: string[] = [];
+  for (const k of keys) out.push(...diffKeys((a as Record<string, unknown>)[k], (b as Record<string, unknown>)[k], prefix ? `${prefix}.${k}` : k));
+  return out;
+}
+
+function tensorsOf(vars: Record<string, Tensor>, prefix = ''): Record<string, SafeTensor> {
+  const out: Record<string, SafeTensor> = {};
+  for (const [name, t] of Object.entries(vars)) out[prefix + name] = { dtype: 'F32', shape: t.shape.slice(), data: t.dataSync() as Float32Array };
+  return out;
+}
+
+export async function train(options: TrainOptions): Promise<{ card: ModelCard; model: RecModel }> {
+  const { dataset: ds, config, out } = options;
+  const terms = options.terms ?? [];
+  const emit = options.onEvent ?? (() => {});
+  validateConfig(config);
+  const backend = await initBackend(options.backend ?? 'auto');
+  const identity = identityOf(config, ds.manifest.hash, options.method, terms);
+  const cardPath = join(out, CARD_FILE);
+  const resumePath = join(out, RESUME_FILE);
+
+  let resumeState: ResumeState | null = null;
+  let resumeTensors: Record<string, SafeTensor> | null = null;
+  if (existsSync(cardPath) || existsSync(resumePath)) {
+    if (options.resume) {
+      if (!existsSync(resumePath)) throw new TrainingError(`${out}: no ${RESUME_FILE} to resume from (the run finished, or never completed an epoch); use --force to start over`);
+      const decoded = decodeSafetensors(readFileSync(resumePath), resumePath);
+      resumeState = JSON.parse(decoded.metadata.state) as ResumeState;
+      if (resumeState.identity !== identity) {
+        const changed = diffKeys(JSON.parse(resumeState.identity), JSON.parse(identity));
+        throw new TrainingError(`${out}: --resume with a different configuration (changed: ${changed.join(', ')}); use the original settings, or --force to start over`);
+      }
+      resumeTensors = decoded.tensors;
+    } else if (!options.force) {
+      throw new TrainingError(`${out}: a checkpoint exists (use --resume to continue it or --force to start over)`);
+    } else {
+      for (const f of [CARD_FILE, WEIGHTS_FILE, RESUME_FILE]) rmSync(join(out, f), { force: true });
+    }
+  } else if (options.resume) {
+    throw new TrainingError(`${out}: nothing to resume (no checkpoint there)`);
+  }
+
+  const model = createModel(config.model, { numUsers: ds.numUsers, numItems: ds.numItems, dim: config.dim }, config.seed);
+  const optimizer = new AdamL2({ lr: config.lr, weightDecay: config.weightDecay });
+  const trainable: Record<string, Variable> = { ...model.variables };
+  for (const term of terms) for (const [k, v] of Object.entries(term.variables())) trainable[`${term.name}.${k}`] = v;
+
+  const selector = resumeState ? ModelSelector.fromJSON(resumeState.selector) : new ModelSelector(DEFAULT_CUTOFFS);
+  const history: EpochRecord[] = resumeState?.history ?? [];
+  let startEpoch = 0;
+  let sinceImproved = resumeState?.sinceImproved ?? 0;
+  let wallSeconds = resumeState?.wallSeconds ?? 0;
+  let savedEpoch = resumeState?.savedEpoch ?? -1;
+  let saved = resumeState?.saved ?? null;
+  let weightsSha = resumeState?.weightsSha256 ?? null;
+  const createdAt = resumeState?.createdAt ?? new Date().toISOString();
+  if (resumeState && resumeTensors) {
+    const weights: Record<string, { shape: number[]; data: Float32Array }> = {};
+    const moments: Record<string, Tensor> = {};
+    for (const [name, t] of Object.entries(resumeTensors)) {
+      if (name.startsWith('param.')) weights[name.slice(6)] = { shape: t.shape, data: t.data as Float32Array };
+      else if (name.startsWith('adam.')) moments[name.slice(5)] = tf.tensor(t.data as Float32Array, t.shape, 'float32');
+    }
+    for (const [name, v] of Object.entries(trainable)) {
+      const w = weights[name];
+      if (!w) throw new TrainingError(`${resumePath}: no tensor "${name}" (corrupt resume file)`);
+      v.assign(tf.tensor(w.data, w.shape, 'float32'));
+    }
+    optimizer.restore(resumeState.optimizerStep, moments);
+    startEpoch = resumeState.epoch + 1;
+  }
+
+  const numTrain = ds.trainItems.length;
+  const batches = Math.ceil(numTrain / config.batchSize);
+  emit({ type: 'start', backend, startEpoch, batches, parameters: model.parameterCount(), resumed: resumeState !== null });
+
+  const baseCard = (): Omit<ModelCard, 'status' | 'epochsRun' | 'savedEpoch' | 'metrics' | 'history' | 'wallSeconds' | 'weights' | 'updatedAt'> => ({
+    format: 'derrd-model',
+    formatVersion: CARD_FORMAT_VERSION,
+    name: out.split(/[\\/]/).filter(Boolean).pop() ?? out,
+    model: { kind: config.model, numUsers: ds.numUsers, numItems: ds.numItems, dim: config.dim, parameters: model.parameterCount() },
+    dataset: { hash: ds.manifest.hash, path: options.datasetPath },
+    config: { ...config },
+    method: options.method ?? { name: 'none' },
+    backend: { ...backend },
+    createdAt,
+    derrdVersion: DERRD_VERSION,
+  });
+  const makeCard = (status: ModelCard['status'], epochsRun: number, extra: Record<string, unknown> = {}): ModelCard => ({
+    ...baseCard(),
+    status,
+    epochsRun,
+    savedEpoch,
+    metrics: { protocol: config.protocol, selected: selector.selected('test'), bestEpochs: selector.bestEpochs(), saved },
+    history,
+    wallSeconds,
+    weights: weightsSha ? { file: WEIGHTS_FILE, sha256: weightsSha } : null,
+    updatedAt: new Date().toISOString(),
+    ...extra,
+  });
+
+  let status: ModelCard['status'] = 'max-epochs';
+  let lastEpoch = startEpoch - 1;
+  // a resumed run that had already early-stopped has nothing left to do
+  if (resumeState && sinceImproved >= config.patience) status = 'early-stopped';
+  for (let epoch = startEpoch; epoch < config.maxEpochs && status !== 'early-stopped'; epoch++) {
+    const epochStart = performance.now();
+    const rng = new Rng(config.seed).fork(1000 + epoch);
+    const triples = sampleTriples(ds, rng);
+    terms.forEach((term, k) => term.onEpochStart?.(epoch, rng.fork(100 + k)));
+    let lossSum = 0;
+    const termSums: Record<string, number> = { base: 0 };
+    for (const term of terms) termSums[term.name] = 0;
+    for (let b = 0; b < batches; b++) {
+      const s = b * config.batchSize;
+      const e = Math.min(numTrain, s + config.batchSize);
+      const userIds = triples.users.subarray(s, e);
+      const posIds = triples.pos.subarray(s, e);
+      const negIds = triples.neg.subarray(s, e);
+      const batch: Batch = {
+        users: tf.tensor1d(userIds, 'int32'), pos: tf.tensor1d(posIds, 'int32'), neg: tf.tensor1d(negIds, 'int32'),
+        userIds, posIds, negIds, epoch, index: b,
+      };
+      const parts: Scalar[] = [];
+      const { value, grads } = tf.variableGrads(() => {
+        const base = model.baseLoss(batch.users, batch.pos, batch.neg);
+        parts.push(tf.keep(base.clone()));
+        let total: Scalar = base;
+        for (const term of terms) {
+          const t = term.loss(batch);
+          parts.push(tf.keep(t.clone()));
+          total = tf.add(total, tf.mul(t, term.weight)) as Scalar;
+        }
+        return total;
+      }, Object.values(trainable));
+      const loss = value.dataSync()[0];
+      const partValues = parts.map((p) => p.dataSync()[0]);
+      value.dispose();
+      for (const p of parts) p.dispose();
+      batch.users.dispose(); batch.pos.dispose(); batch.neg.dispose();
+      if (!Number.isFinite(loss)) {
+        for (const g of Object.values(grads)) g.dispose();
+        const kept = savedEpoch >= 0 ? `the last good checkpoint (epoch ${lastEpoch}, weights of epoch ${savedEpoch}) is kept in ${out}` : 'no checkpoint had been saved yet';
+        writeFileAtomic(cardPath, JSON.stringify(makeCard('failed', lastEpoch + 1, { failure: `loss ${loss} at epoch ${epoch}, batch ${b}` }), null, 2) + '\n');
+        throw new TrainingError(`loss became ${loss} at epoch ${epoch}, batch ${b} of ${batches}: stopped; ${kept}`);
+      }
+      // variableGrads keys gradients by the variables' internal names
+      const byName: Record<string, Tensor> = {};
+      for (const [name, v] of Object.entries(trainable)) if (grads[v.name]) byName[name] = grads[v.name];
+      optimizer.apply(trainable, byName);
+      lossSum += loss;
+      termSums.base += partValues[0];
+      terms.forEach((term, k) => { termSums[term.name] += partValues[k + 1]; });
+      emit({ type: 'batch', epoch, batch: b + 1, batches });
+    }
+    const trainSeconds = (performance.now() - epochStart) / 1000;
+    const evalStart = performance.now();
+    const result = await evaluateModel(model, ds, config.protocol);
+    const evalSeconds = (performance.now() - evalStart) / 1000;
+    const record: EpochRecord = { epoch, loss: lossSum, terms: termSums, valid: result.valid, test: result.test, trainSeconds, evalSeconds };
+    history.push(record);
+    const previousBest = selector.toJSON().best.find(([n]) => n === config.selectCutoff)?.[1].validHr ?? -Infinity;
+    const improved = selector.update(epoch, result);
+    sinceImproved = improved ? 0 : sinceImproved + 1;
+    const savedNow = result.valid[`HR@${config.selectCutoff}`] > previousBest;
+    wallSeconds += trainSeconds + evalSeconds;
+    if (savedNow) {
+      const bytes = encodeSafetensors(tensorsOf(model.variables), { epoch: String(epoch), kind: config.model });
+      writeFileAtomic(join(out, WEIGHTS_FILE), bytes);
+      weightsSha = sha256(bytes);
+      savedEpoch = epoch;
+      saved = { valid: result.valid, test: result.test };
+    }
+    lastEpoch = epoch;
+    const state: ResumeState = {
+      identity, epoch, optimizerStep: optimizer.step, sinceImproved, selector: selector.toJSON(), history, wallSeconds, savedEpoch, saved,
+      weightsSha256: weightsSha, createdAt,
+    };
+    const opt = optimizer.state();
+    writeFileAtomic(resumePath, encodeSafetensors({ ...tensorsOf(trainable, 'param.'), ...tensorsOf(opt.tensors, 'adam.') }, { state: JSON.stringify(state) }));
+    const stop = sinceImproved >= config.patience;
+    if (stop) status = 'early-stopped';
+    writeFileAtomic(cardPath, JSON.stringify(makeCard(stop || epoch === config.maxEpochs - 1 ? status : 'running', epoch + 1), null, 2) + '\n');
+    emit({ type: 'epoch', record, improved, saved: savedNow, sinceImproved });
+    if (stop) break;
+  }
+  const card = makeCard(status, lastEpoch + 1);
+  writeFileAtomic(cardPath, JSON.stringify(card, null, 2) + '\n');
+  optimizer.dispose();
+  emit({ type: 'done', card });
+  return { card, model };
+}
+
+export async function evaluateModel(model: RecModel, ds: Dataset, protocol: 'sampled' | 'full'): Promise<EvalResult> {
+  const scorer = model.createScorer();
+  try {
+    if (protocol === 'full' || ds.numCandidates === 0) return await evaluateFull(ds, (users) => scorer.scoreAll(users));
+    return await evaluateSampled(ds, (users, items, w) => scorer.scoreItems(users, items, w));
+  } finally {
+    scorer.dispose();
+  }
+}
+
+function validateConfig(c: TrainConfig): void {
+  const positiveInt = ['dim', 'maxEpochs', 'batchSize', 'patience', 'selectCutoff'] as const;
+  for (const k of positiveInt) if (!Number.isInteger(c[k]) || c[k] < 1) throw new InputError(`${k} must be a positive integer, got ${c[k]}`);
+  if (!(c.lr > 0)) throw new InputError(`lr must be > 0, got ${c.lr}`);
+  if (!(c.weightDecay >= 0)) throw new InputError(`weightDecay must be >= 0, got ${c.weightDecay}`);
+  if (c.protocol !== 'sampled' && c.protocol !== 'full') throw new InputError(`protocol must be sampled|full, got ${c.protocol}`);
+  if (!DEFAULT_CUTOFFS.includes(c.selectCutoff as 5 | 10 | 20)) throw new InputError(`selectCutoff must be one of ${DEFAULT_CUTOFFS.join(', ')}`);
+}

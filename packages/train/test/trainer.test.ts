@@ -1,0 +1,138 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { readCard, sampleTriples, Rng, WEIGHTS_FILE, type Dataset } from '@derrd/core';
+import { AdamL2, BprMf, NeuMf, TRAIN_DEFAULTS, initBackend, loadCheckpoint, tf, train, type LossTerm, type TrainConfig } from '@derrd/train';
+import { maxAbsDiff, tinyDataset } from './helpers.js';
+
+const tmp = () => mkdtempSync(join(tmpdir(), 'derrd-train-'));
+const small = (over: Partial<TrainConfig> = {}): TrainConfig => ({ ...TRAIN_DEFAULTS, dim: 8, maxEpochs: 3, batchSize: 128, lr: 0.01, ...over });
+
+for (const kind of ['bpr', 'neumf'] as const) {
+  test(`${kind}: a training step on wasm equals the same step on cpu within float tolerance`, async () => {
+    const ds = tinyDataset(3);
+    const t = sampleTriples(ds, new Rng(0));
+    const step = async (backend: 'wasm' | 'cpu') => {
+      await initBackend(backend);
+      const m = kind === 'bpr' ? new BprMf({ numUsers: ds.numUsers, numItems: ds.numItems, dim: 8 }, 7) : new NeuMf({ numUsers: ds.numUsers, numItems: ds.numItems, dim: 8 }, 7);
+      const opt = new AdamL2({ lr: 0.01 });
+      for (let s = 0; s < 2; s++) {
+        const u = tf.tensor1d(t.users.subarray(s * 256, (s + 1) * 256), 'int32');
+        const p = tf.tensor1d(t.pos.subarray(s * 256, (s + 1) * 256), 'int32');
+        const n = tf.tensor1d(t.neg.subarray(s * 256, (s + 1) * 256), 'int32');
+        const { value, grads } = tf.variableGrads(() => m.baseLoss(u, p, n), Object.values(m.variables));
+        value.dispose();
+        const byName: Record<string, tf.Tensor> = {};
+        for (const [k, v] of Object.entries(m.variables)) byName[k] = grads[v.name];
+        opt.apply(m.variables, byName);
+      }
+      const w = m.getWeights();
+      m.dispose();
+      return w;
+    };
+    const wasm = await step('wasm');
+    const cpu = await step('cpu');
+    for (const name of Object.keys(wasm)) {
+      const diff = maxAbsDiff(wasm[name].data, cpu[name].data);
+      assert.ok(diff < 1e-5, `${name}: wasm and cpu differ by ${diff}`);
+    }
+  });
+}
+
+test('same seed and backend give an identical loss curve and weights; another seed does not', async () => {
+  const ds = tinyDataset(4);
+  const run = async (seed: number) => {
+    const out = tmp();
+    const { card, model } = await train({ dataset: ds, datasetPath: 'tiny', config: small({ seed }), out, backend: 'wasm' });
+    const weights = model.getWeights();
+    model.dispose();
+    return { losses: card.history.map((h) => h.loss), weights };
+  };
+  const a = await run(1);
+  const b = await run(1);
+  const c = await run(2);
+  assert.deepEqual(a.losses, b.losses);
+  assert.deepEqual(a.weights.user.data, b.weights.user.data);
+  assert.notDeepEqual(a.losses, c.losses);
+});
+
+test('checkpoint: card records model, data hash, backend and per-N metrics; weights reload to the same scores', async () => {
+  const ds = tinyDataset(5);
+  const out = tmp();
+  const { card, model } = await train({ dataset: ds, datasetPath: 'tiny', config: small({ model: 'neumf' }), out, backend: 'wasm' });
+  assert.equal(card.model.kind, 'neumf');
+  assert.equal(card.dataset.hash, ds.manifest.hash);
+  assert.equal(card.backend.name, 'wasm');
+  assert.equal(card.history.length, 3);
+  for (const n of [5, 10, 20]) assert.ok(typeof card.metrics.selected[`HR@${n}`] === 'number');
+  const loaded = loadCheckpoint(out, ds);
+  const probe = (m: typeof model) => tf.tidy(() => m.scorePairs(tf.tensor1d([0, 1], 'int32'), tf.tensor1d([2, 3], 'int32')).dataSync());
+  if (card.savedEpoch === 2) assert.deepEqual(probe(loaded.model), probe(model));
+  loaded.model.dispose();
+  model.dispose();
+});
+
+test('bad checkpoints: other dims or data set, corrupt or truncated safetensors', async () => {
+  const ds = tinyDataset(6);
+  const out = tmp();
+  (await train({ dataset: ds, datasetPath: 'tiny', config: small({ maxEpochs: 1 }), out, backend: 'wasm' })).model.dispose();
+  const other = tinyDataset(7, 61);
+  assert.throws(() => loadCheckpoint(out, other), /checkpoint is for 60 users × \d+ items but the data set has 61/);
+  const sameShapeOtherData = tinyDataset(8);
+  if (sameShapeOtherData.numItems === ds.numItems) assert.throws(() => loadCheckpoint(out, sameShapeOtherData), /trained on data set/);
+  const weights = join(out, WEIGHTS_FILE);
+  const bytes = readFileSync(weights);
+  writeFileSync(weights, bytes.subarray(0, bytes.length - 100));
+  assert.throws(() => loadCheckpoint(out, ds), /weights do not match the model card/);
+  // a consistent card with a truncated file: the safetensors reader names the problem
+  const card = JSON.parse(readFileSync(join(out, 'card.json'), 'utf8'));
+  const { sha256 } = await import('@derrd/core');
+  card.weights.sha256 = sha256(readFileSync(weights));
+  writeFileSync(join(out, 'card.json'), JSON.stringify(card));
+  assert.throws(() => loadCheckpoint(out, ds), /truncated|data section/);
+  writeFileSync(weights, Buffer.from('not a safetensors file at all'));
+  card.weights.sha256 = sha256(readFileSync(weights));
+  writeFileSync(join(out, 'card.json'), JSON.stringify(card));
+  assert.throws(() => loadCheckpoint(out, ds), /safetensors/);
+});
+
+test('an existing checkpoint is kept unless --resume or --force; resume refuses another config', async () => {
+  const ds = tinyDataset(9);
+  const out = tmp();
+  (await train({ dataset: ds, datasetPath: 'tiny', config: small({ maxEpochs: 2 }), out, backend: 'wasm' })).model.dispose();
+  await assert.rejects(train({ dataset: ds, datasetPath: 'tiny', config: small({ maxEpochs: 2 }), out, backend: 'wasm' }), /a checkpoint exists \(use --resume/);
+  await assert.rejects(train({ dataset: ds, datasetPath: 'tiny', config: small({ maxEpochs: 4, lr: 0.02 }), out, backend: 'wasm', resume: true }), /--resume with a different configuration \(changed: config\.lr\)/);
+  const resumed = await train({ dataset: ds, datasetPath: 'tiny', config: small({ maxEpochs: 4 }), out, backend: 'wasm', resume: true });
+  assert.equal(resumed.card.history.length, 4);
+  resumed.model.dispose();
+  await assert.rejects(train({ dataset: ds, datasetPath: 'tiny', config: small(), out: tmp(), backend: 'wasm', resume: true }), /nothing to resume/);
+});
+
+test('NaN loss stops training, names epoch and batch, and keeps the last good checkpoint', async () => {
+  const ds = tinyDataset(10);
+  const out = tmp();
+  const poison: LossTerm = {
+    name: 'poison', weight: 1,
+    variables: () => ({}),
+    loss: (b) => (b.epoch === 1 && b.index === 2 ? tf.scalar(NaN) : tf.scalar(0)),
+    settings: () => ({}),
+    dispose: () => {},
+  };
+  await assert.rejects(train({ dataset: ds, datasetPath: 'tiny', config: small(), out, backend: 'wasm', terms: [poison] }), /loss became NaN at epoch 1, batch 2 .*last good checkpoint \(epoch 0/);
+  const card = readCard(out);
+  assert.equal(card.status, 'failed');
+  assert.equal(card.savedEpoch, 0);
+  assert.ok(existsSync(join(out, WEIGHTS_FILE)));
+  assert.ok(loadCheckpoint(out, ds));
+});
+
+test('unknown model, unknown backend and a missing tensorflow backend give clear errors', async () => {
+  const ds: Dataset = tinyDataset(11);
+  await assert.rejects(train({ dataset: ds, datasetPath: 'tiny', config: small({ model: 'lightfm' as 'bpr' }), out: tmp(), backend: 'wasm' }), /unknown model "lightfm" \(expected one of bpr\|neumf\)/);
+  await assert.rejects(initBackend('gpu' as 'wasm'), /unknown backend "gpu"/);
+  let hasTfNode = true;
+  try { await import('@tensorflow/tfjs-node' as string); } catch { hasTfNode = false; }
+  if (!hasTfNode) await assert.rejects(initBackend('tensorflow'), /needs @tensorflow\/tfjs-node.*npm install @tensorflow\/tfjs-node/);
+});
