@@ -3,6 +3,7 @@ import { Command, CommanderError } from 'commander';
 import { registerDataCommands } from './commands/data.js';
 import { registerPipelineCommand } from './commands/pipeline.js';
 import { registerTrainCommands } from './commands/train.js';
+import { registerDistillCommand } from './commands/distill.js';
 import { reportError } from './output.js';
 
 const program = new Command();
@@ -16,6 +17,7 @@ program
 
 registerDataCommands(program);
 registerTrainCommands(program);
+registerDistillCommand(program);
 registerPipelineCommand(program);
 
 try {

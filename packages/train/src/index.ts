@@ -3,9 +3,16 @@ export { initBackend, currentBackend, BACKENDS, TENSORFLOW_INSTALL_HINT, type Ba
 export { registerKernels, adamUpdate, scatterAddRows, type AdamAttrs } from './kernels.js';
 export { AdamL2, ADAM_DEFAULTS, type AdamConfig } from './optimizer.js';
 export { BaseModel, normalInit, uniformInit, type RecModel, type ModelConfig, type ModelKind, type Representation, type Scorer, type WeightTensor } from './models/model.js';
+export { embeddingLookup, matMul, segmentSum } from './ops.js';
 export { BprMf, BPR_DEFAULTS } from './models/bpr.js';
 export { NeuMf, NEUMF_DEFAULTS } from './models/neumf.js';
 export { createModel, MODEL_KINDS } from './models/registry.js';
 export { train, evaluateModel, TRAIN_DEFAULTS, TrainingError, DERRD_VERSION, type TrainConfig, type TrainEvent, type TrainOptions } from './trainer.js';
 export { loadCheckpoint, type LoadedCheckpoint } from './checkpoint.js';
 export type { Batch, LossTerm } from './terms.js';
+export { DeTerm, ExpertSet, DE_DEFAULTS, deTemperature, expertHiddenDim, routeEntities, type DeSettings } from './distill/de.js';
+export { RrdTerm, RRD_DEFAULTS, relaxedRankingLoss, sampleRankPositions, type RrdSettings } from './distill/rrd.js';
+export { RdTerm, RD_DEFAULTS, type RdSettings } from './distill/rd.js';
+export { CdTerm, CD_DEFAULTS, type CdSettings } from './distill/cd.js';
+export { computeTeacherRanking, teacherRanking, topIndices, type TeacherRanking } from './distill/teacher-ranking.js';
+export { METHODS, methodDefaults, methodTerms, needsRanking, parseMethod, buildTerms, type MethodName, type MethodSettings, type MethodOverrides } from './distill/methods.js';

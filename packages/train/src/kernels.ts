@@ -143,6 +143,67 @@ export function registerKernels(backendName: 'wasm' | 'cpu'): void {
     });
   }
 
+  // axis-0 Split/Unpack/Slice of a contiguous tensor are chunk copies; the stock wasm kernels copy element by element
+  // (SplitV of a [30, 2600, 110] tensor: ~400 ms). Any other case goes to the stock kernel.
+  const chunkKernel = (kernelName: string, plan: (x: TensorInfo, attrs: Record<string, unknown>) => { starts: number[]; shapes: number[][] } | null, single: boolean) => {
+    const stock = tf.getKernel(kernelName, backendName);
+    if (!stock) return;
+    const stockFunc = stock.kernelFunc;
+    replace({
+      kernelName,
+      backendName,
+      setupFunc: stock.setupFunc,
+      disposeFunc: stock.disposeFunc,
+      kernelFunc: (args) => {
+        const x = (args.inputs as { x: TensorInfo }).x;
+        const p = x.dtype === 'float32' || x.dtype === 'int32' ? plan(x, args.attrs as Record<string, unknown>) : null;
+        if (!p) return stockFunc(args);
+        const h = heap(backendName, args.backend);
+        const outs = p.shapes.map((shape) => h.output(shape, x.dtype as 'float32' | 'int32'));
+        const xv = h.view(x);
+        outs.forEach((o, k) => {
+          const ov = h.view(o);
+          ov.set(xv.subarray(p.starts[k], p.starts[k] + ov.length));
+        });
+        return single ? outs[0] : outs;
+      },
+    });
+  };
+  const rowSize = (x: TensorInfo) => x.shape.slice(1).reduce((a, c) => a * c, 1);
+  chunkKernel('SplitV', (x, attrs) => {
+    const axis = attrs.axis as number;
+    if ((axis < 0 ? axis + x.shape.length : axis) !== 0) return null;
+    const spec = attrs.numOrSizeSplits as number | number[];
+    const sizes = typeof spec === 'number' ? new Array(spec).fill(x.shape[0] / spec) : spec.map((v) => (v === -1 ? x.shape[0] - spec.filter((s) => s !== -1).reduce((a, c) => a + c, 0) : v));
+    if (sizes.some((v) => !Number.isInteger(v))) return null;
+    const inner = rowSize(x);
+    let row = 0;
+    const starts: number[] = [];
+    const shapes: number[][] = [];
+    for (const v of sizes) {
+      starts.push(row * inner);
+      shapes.push([v, ...x.shape.slice(1)]);
+      row += v;
+    }
+    return { starts, shapes };
+  }, false);
+  chunkKernel('Unpack', (x, attrs) => {
+    const axis = attrs.axis as number;
+    if ((axis < 0 ? axis + x.shape.length : axis) !== 0 || x.shape.length < 2) return null;
+    const inner = rowSize(x);
+    return { starts: Array.from({ length: x.shape[0] }, (_v, k) => k * inner), shapes: Array.from({ length: x.shape[0] }, () => x.shape.slice(1)) };
+  }, false);
+  chunkKernel('Slice', (x, attrs) => {
+    const begin = attrs.begin as number[];
+    const size = attrs.size as number[];
+    if (x.shape.length < 1 || begin.length !== x.shape.length) return null;
+    for (let d = 1; d < x.shape.length; d++) {
+      if (begin[d] !== 0 || (size[d] !== -1 && size[d] !== x.shape[d])) return null;
+    }
+    const rows = size[0] === -1 ? x.shape[0] - begin[0] : size[0];
+    return { starts: [begin[0] * rowSize(x)], shapes: [[rows, ...x.shape.slice(1)]] };
+  }, true);
+
   replace({
     kernelName: 'DerrdAdam',
     backendName,

@@ -64,6 +64,8 @@ export interface TrainOptions {
   resume?: boolean;
   force?: boolean;
   terms?: LossTerm[];
+  /** builds distillation terms for the freshly created student (they need its variables) */
+  buildTerms?: (model: RecModel) => LossTerm[];
   method?: ModelCard['method'];
   onEvent?: (event: TrainEvent) => void;
 }
@@ -113,10 +115,11 @@ function tensorsOf(vars: Record<string, Tensor>, prefix = ''): Record<string, Sa
 
 export async function train(options: TrainOptions): Promise<{ card: ModelCard; model: RecModel }> {
   const { dataset: ds, config, out } = options;
-  const terms = options.terms ?? [];
   const emit = options.onEvent ?? (() => {});
   validateConfig(config);
   const backend = await initBackend(options.backend ?? 'auto');
+  const model = createModel(config.model, { numUsers: ds.numUsers, numItems: ds.numItems, dim: config.dim }, config.seed);
+  const terms = [...(options.terms ?? []), ...(options.buildTerms?.(model) ?? [])];
   const identity = identityOf(config, ds.manifest.hash, options.method, terms);
   const cardPath = join(out, CARD_FILE);
   const resumePath = join(out, RESUME_FILE);
@@ -142,7 +145,6 @@ export async function train(options: TrainOptions): Promise<{ card: ModelCard; m
     throw new TrainingError(`${out}: nothing to resume (no checkpoint there)`);
   }
 
-  const model = createModel(config.model, { numUsers: ds.numUsers, numItems: ds.numItems, dim: config.dim }, config.seed);
   const optimizer = new AdamL2({ lr: config.lr, weightDecay: config.weightDecay });
   const trainable: Record<string, Variable> = { ...model.variables };
   for (const term of terms) for (const [k, v] of Object.entries(term.variables())) trainable[`${term.name}.${k}`] = v;
@@ -289,6 +291,7 @@ export async function train(options: TrainOptions): Promise<{ card: ModelCard; m
   const card = makeCard(status, lastEpoch + 1);
   writeFileAtomic(cardPath, JSON.stringify(card, null, 2) + '\n');
   optimizer.dispose();
+  for (const term of terms) term.dispose();
   emit({ type: 'done', card });
   return { card, model };
 }

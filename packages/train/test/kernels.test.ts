@@ -91,3 +91,16 @@ test('fused Adam (wasm SIMD, cpu JS) equals the stock-op composite and the PyTor
   adamUpdate(p0, g, new Float32Array(n), new Float32Array(n), direct.p, direct.m, direct.v, { lr: 0.01, beta1: 0.9, beta2: 0.999, epsilon: 1e-8, weightDecay: 0.1, step: 1 });
   assert.ok(maxAbsDiff(direct.p, p0) > 1e-3);
 });
+
+test('ops.matMul gradients (explicit transposes) equal tf.matMul gradients, rank 2 and batched rank 3', async () => {
+  const { matMul } = await import('@derrd/train');
+  await initBackend('wasm');
+  for (const [sa, sb] of [[[3, 4], [4, 5]], [[2, 3, 4], [2, 4, 1]]] as const) {
+    const a = tf.tensor(randomArray(sa.reduce((x, y) => x * y, 1), 7), [...sa]);
+    const b = tf.tensor(randomArray(sb.reduce((x, y) => x * y, 1), 8), [...sb]);
+    const w = (t: tf.Tensor) => tf.sum(tf.mul(t, tf.range(1, t.size + 1).reshape(t.shape)));
+    const ours = tf.grads((x: tf.Tensor, y: tf.Tensor) => w(matMul(x, y)))([a, b]);
+    const stock = tf.grads((x: tf.Tensor, y: tf.Tensor) => w(tf.matMul(x as tf.Tensor2D, y as tf.Tensor2D)))([a, b]);
+    for (let k = 0; k < 2; k++) assert.ok(maxAbsDiff(ours[k].dataSync(), stock[k].dataSync()) < 1e-4);
+  }
+});

@@ -1,7 +1,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { InputError, loadDataset, round4, type EpochRecord, type Metrics, type ModelCard } from '@derrd/core';
-import { BACKENDS, MODEL_KINDS, TRAIN_DEFAULTS, evaluateModel, initBackend, loadCheckpoint, train, type BackendRequest, type LossTerm, type TrainConfig, type TrainEvent } from '@derrd/train';
+import { BACKENDS, MODEL_KINDS, TRAIN_DEFAULTS, evaluateModel, initBackend, loadCheckpoint, train, type BackendRequest, type LossTerm, type RecModel, type TrainConfig, type TrainEvent } from '@derrd/train';
 import { emit, info, parseChoice, parseInteger, parseNumber } from '../output.js';
 import { Progress } from '../progress.js';
 
@@ -14,7 +14,7 @@ export function epochLine(r: EpochRecord, extra = ''): string {
 }
 
 /** Progress bar per epoch + one line per epoch on stderr. */
-export function trainReporter(label: string): (e: TrainEvent) => void {
+export function trainReporter(label: string, describe?: () => string): (e: TrainEvent) => void {
   let bar: Progress | null = null;
   return (e) => {
     if (e.type === 'start') {
@@ -25,7 +25,8 @@ export function trainReporter(label: string): (e: TrainEvent) => void {
     } else if (e.type === 'epoch') {
       bar?.done();
       const termText = e.record.terms && Object.keys(e.record.terms).length > 1 ? '  ' + Object.entries(e.record.terms).map(([k, v]) => `${k} ${v.toFixed(1)}`).join(' ') : '';
-      info(epochLine(e.record, `${termText}${e.saved ? '  *saved' : ''}${e.improved ? '' : `  (${e.sinceImproved} without improvement)`}`));
+      const described = describe ? `  ${describe()}` : '';
+      info(epochLine(e.record, `${termText}${described}${e.saved ? '  *saved' : ''}${e.improved ? '' : `  (${e.sinceImproved} without improvement)`}`));
     }
   };
 }
@@ -91,16 +92,28 @@ export function parseTrainConfig(opts: Record<string, unknown>, cmd: Command, mo
   };
 }
 
-export async function runTraining(opts: Record<string, unknown>, config: TrainConfig, extra: { terms?: LossTerm[]; method?: ModelCard['method']; label: string; dataset?: ReturnType<typeof loadDataset> }): Promise<void> {
+export interface RunTrainingExtra {
+  label: string;
+  method?: ModelCard['method'];
+  dataset?: ReturnType<typeof loadDataset>;
+  buildTerms?: (model: RecModel) => LossTerm[];
+  /** per-epoch status of the terms (τ, experts per entity) */
+  describe?: (terms: LossTerm[]) => string;
+}
+
+export async function runTraining(opts: Record<string, unknown>, config: TrainConfig, extra: RunTrainingExtra): Promise<ModelCard> {
   const dataset = extra.dataset ?? loadDataset(String(opts.data));
+  let terms: LossTerm[] = [];
   const { card, model } = await train({
     dataset, datasetPath: String(opts.data), config, out: String(opts.out),
     backend: parseChoice('--backend', String(opts.backend), BACKENDS) as BackendRequest,
-    resume: Boolean(opts.resume), force: Boolean(opts.force), terms: extra.terms, method: extra.method,
-    onEvent: trainReporter(extra.label),
+    resume: Boolean(opts.resume), force: Boolean(opts.force), method: extra.method,
+    buildTerms: extra.buildTerms ? (m) => (terms = extra.buildTerms!(m)) : undefined,
+    onEvent: trainReporter(extra.label, extra.describe ? () => extra.describe!(terms) : undefined),
   });
   model.dispose();
   emit({ json: Boolean(opts.json) }, card, () => cardSummary(card));
+  return card;
 }
 
 export function registerTrainCommands(program: Command): void {

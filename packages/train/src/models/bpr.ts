@@ -5,7 +5,8 @@
  */
 import { Rng } from '@derrd/core';
 import { tf, type Scalar, type Tensor, type Variable } from '../tf.js';
-import { BaseModel, blockRows, embeddingLookup, normalInit, type Representation, type Scorer } from './model.js';
+import { embeddingLookup, matMul } from '../ops.js';
+import { BaseModel, blockRows, normalInit, type Representation, type Scorer } from './model.js';
 
 export const BPR_DEFAULTS = { initStd: 0.01 } as const;
 
@@ -30,7 +31,7 @@ export class BprMf extends BaseModel {
       const [b, w] = items.shape as [number, number];
       const u = tf.reshape(embeddingLookup(this.user, users), [b, this.config.dim, 1]);
       const i = tf.reshape(embeddingLookup(this.item, tf.reshape(items, [b * w])), [b, w, this.config.dim]);
-      return tf.reshape(tf.matMul(i, u), [b, w]);
+      return tf.reshape(matMul(i, u), [b, w]);
     });
   }
 

@@ -113,24 +113,6 @@ export abstract class BaseModel implements RecModel {
 
 let nextId = 0;
 
-/**
- * Rows of `table` at `ids`, with the gradient written directly as a scatter-add into a dense [rows, d] tensor.
- * tf.gather's own gradient wraps the same scatter-add in identity transposes and copies that cost as much again
- * on CiteULike-sized tables.
- */
-export function embeddingLookup(table: Tensor, ids: Tensor): Tensor {
-  const rows = table.shape[0];
-  const fn = (t: Tensor, i: Tensor, save: tf.GradSaveFunc) => {
-    save([i]);
-    return {
-      value: tf.gather(t, i),
-      gradFunc: (dy: Tensor, saved: Tensor[]) => [tf.unsortedSegmentSum(dy, saved[0] as tf.Tensor1D, rows), tf.zerosLike(saved[0])],
-    };
-  };
-  const lookup = tf.customGrad(fn as unknown as Parameters<typeof tf.customGrad>[0]);
-  return (lookup as unknown as (t: Tensor, i: Tensor) => Tensor)(table, ids);
-}
-
 /** N(0, std²) values from the seeded RNG (backend-independent initialisation). */
 export function normalInit(rng: Rng, size: number, std: number): Float32Array {
   const out = new Float32Array(size);

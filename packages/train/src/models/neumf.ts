@@ -7,6 +7,7 @@
  */
 import { Rng } from '@derrd/core';
 import { tf, type Scalar, type Tensor, type Variable } from '../tf.js';
+import { embeddingLookup, matMul } from '../ops.js';
 import { BaseModel, blockRows, normalInit, uniformInit, type Representation, type Scorer } from './model.js';
 
 export const NEUMF_DEFAULTS = { initStd: 0.01 } as const;
@@ -38,20 +39,22 @@ export class NeuMf extends BaseModel {
 
   scorePairs(users: Tensor, items: Tensor): Tensor {
     return tf.tidy(() => {
-      const gmf = tf.mul(tf.gather(this.userGmf, users), tf.gather(this.itemGmf, items));
-      const mlpIn = tf.concat([tf.gather(this.userMlp, users), tf.gather(this.itemMlp, items)], 1);
-      const hidden = tf.relu(tf.add(tf.matMul(mlpIn, this.mlpW), this.mlpB));
-      const logit = tf.add(tf.matMul(tf.concat([gmf, hidden], 1), this.outW), this.outB);
+      const gmf = tf.mul(embeddingLookup(this.userGmf, users), embeddingLookup(this.itemGmf, items));
+      const mlpIn = tf.concat([embeddingLookup(this.userMlp, users), embeddingLookup(this.itemMlp, items)], 1);
+      const hidden = tf.relu(tf.add(matMul(mlpIn, this.mlpW), this.mlpB));
+      const logit = tf.add(matMul(tf.concat([gmf, hidden], 1), this.outW), this.outB);
       return tf.reshape(logit, [-1]);
     });
   }
 
   baseLoss(users: Tensor, pos: Tensor, neg: Tensor): Scalar {
     return tf.tidy(() => {
-      const sPos = this.scorePairs(users, pos);
-      const sNeg = this.scorePairs(users, neg);
+      // positives and negatives in one pass: one dense gradient per embedding table
+      const n = users.shape[0];
+      const logits = this.scorePairs(tf.concat([users, users]), tf.concat([pos, neg]));
       // BCE(logit, 1) = softplus(-logit); BCE(logit, 0) = softplus(logit)
-      return tf.add(tf.sum(tf.softplus(tf.neg(sPos))), tf.sum(tf.softplus(sNeg))) as Scalar;
+      const signed = tf.mul(logits, tf.concat([tf.fill([n], -1), tf.fill([n], 1)]));
+      return tf.sum(tf.softplus(signed)) as Scalar;
     });
   }
 

@@ -1,0 +1,88 @@
+import { resolve } from 'node:path';
+import type { Command } from 'commander';
+import { InputError, loadDataset } from '@derrd/core';
+import {
+  BACKENDS, DeTerm, METHODS, buildTerms, initBackend, loadCheckpoint, methodDefaults, methodTerms, needsRanking, parseMethod, teacherRanking,
+  type BackendRequest, type MethodSettings,
+} from '@derrd/train';
+import { info, parseChoice, parseInteger, parseNumber } from '../output.js';
+import { Progress } from '../progress.js';
+import { addTrainOptions, parseTrainConfig, runTraining } from './train.js';
+
+export function registerDistillCommand(program: Command): void {
+  const cmd = program
+    .command('distill')
+    .description('train a small student from a trained teacher with DE, RRD, DE-RRD or the RD/CD baselines (none: no distillation)')
+    .requiredOption('--teacher <dir>', 'teacher checkpoint directory (from `derrd train`)')
+    .option('--method <name>', `distillation method: ${METHODS.join('|')}`, 'de-rrd');
+  addTrainOptions(cmd, { dim: 20 });
+  cmd
+    .option('--lambda-de <x>', 'λ_DE (default: 0.01 for BPR, 1e-4 for NeuMF)')
+    .option('--experts <n>', 'DE: number of experts M', '30')
+    .option('--de-mode <mode>', 'DE: sparse (experts with the top 99.9% of the selection weight, at most --de-max-experts) | exact (every expert on every entity)', 'sparse')
+    .option('--de-max-experts <n>', 'DE sparse mode: most experts per entity', '8')
+    .option('--tau-start <x>', 'DE: Gumbel-softmax temperature at epoch 0', '1')
+    .option('--tau-end <x>', 'DE: temperature reached after --anneal-epochs', '1e-10')
+    .option('--anneal-epochs <n>', 'DE: epochs of the geometric temperature decay', '1000')
+    .option('--lambda-rrd <x>', 'λ_RRD (default: 1e-3 for BPR, 0.1 for NeuMF)')
+    .option('--rrd-k <n>', 'RRD: interesting items per user', '40')
+    .option('--rrd-l <n>', 'RRD: uninteresting items per user', '40')
+    .option('--rrd-top-n <n>', 'RRD/RD/CD: length of the teacher ranking', '500')
+    .option('--rrd-temperature <x>', 'RRD: T in exp(-rank/T)', '10')
+    .option('--rrd-sampling <mode>', 'RRD: sample (the paper) | top (the teacher\'s first K, the authors\' later variant)', 'sample')
+    .option('--lambda-rd <x>', 'RD: weight of the distillation term', '0.1')
+    .option('--lambda-cd <x>', 'CD: weight of the distillation term', '0.1')
+    .action(async (opts: Record<string, unknown>, command: Command) => {
+      const method = parseMethod(String(opts.method));
+      await initBackend(parseChoice('--backend', String(opts.backend), BACKENDS) as BackendRequest);
+      const dataset = loadDataset(String(opts.data));
+      const teacherDir = String(opts.teacher);
+      const teacher = loadCheckpoint(teacherDir, dataset);
+      const config = parseTrainConfig(opts, command, teacher.card.model.kind);
+      if (config.dim > teacher.card.model.dim) info(`note: the student (d=${config.dim}) is larger than the teacher (d=${teacher.card.model.dim})`);
+      const settings: MethodSettings = methodDefaults(teacher.card.model.kind, method);
+      if (opts.lambdaDe !== undefined) settings.de.lambda = parseNumber('--lambda-de', String(opts.lambdaDe));
+      settings.de.numExperts = parseInteger('--experts', String(opts.experts), 1);
+      settings.de.mode = parseChoice('--de-mode', String(opts.deMode), ['sparse', 'exact'] as const);
+      settings.de.sparseMaxExperts = parseInteger('--de-max-experts', String(opts.deMaxExperts), 1);
+      settings.de.tauStart = parseNumber('--tau-start', String(opts.tauStart));
+      settings.de.tauEnd = parseNumber('--tau-end', String(opts.tauEnd));
+      settings.de.annealEpochs = parseInteger('--anneal-epochs', String(opts.annealEpochs), 1);
+      if (opts.lambdaRrd !== undefined) settings.rrd.lambda = parseNumber('--lambda-rrd', String(opts.lambdaRrd));
+      settings.rrd.interesting = parseInteger('--rrd-k', String(opts.rrdK), 1);
+      settings.rrd.uninteresting = parseInteger('--rrd-l', String(opts.rrdL), 1);
+      settings.rrd.topN = parseInteger('--rrd-top-n', String(opts.rrdTopN), 1);
+      settings.rrd.temperature = parseNumber('--rrd-temperature', String(opts.rrdTemperature));
+      settings.rrd.sampling = parseChoice('--rrd-sampling', String(opts.rrdSampling), ['sample', 'top'] as const);
+      settings.rd.lambda = parseNumber('--lambda-rd', String(opts.lambdaRd));
+      settings.cd.lambda = parseNumber('--lambda-cd', String(opts.lambdaCd));
+      settings.cd.topN = settings.rrd.topN;
+      if (settings.rrd.interesting > settings.rrd.topN) throw new InputError(`--rrd-k ${settings.rrd.interesting} exceeds --rrd-top-n ${settings.rrd.topN}`);
+      if (settings.rrd.topN >= dataset.numItems) throw new InputError(`--rrd-top-n ${settings.rrd.topN} must be below the number of items (${dataset.numItems})`);
+
+      let ranking = null;
+      if (needsRanking(method)) {
+        const started = performance.now();
+        const bar = new Progress('teacher ranking', dataset.numUsers);
+        const result = teacherRanking(teacherDir, teacher.model, teacher.weightsSha256, dataset, settings.rrd.topN, (done) => bar.update(done));
+        bar.done();
+        ranking = result.ranking;
+        info(`teacher top-${settings.rrd.topN} ranking ${result.cached ? 'reused from cache' : `computed in ${((performance.now() - started) / 1000).toFixed(1)} s and cached`} (${teacherDir})`);
+      }
+      const used = methodTerms(method);
+      const recorded: Record<string, unknown> = {};
+      for (const t of used) recorded[t] = settings[t];
+      const method_ = {
+        name: method,
+        settings: recorded,
+        teacher: { path: resolve(teacherDir), kind: teacher.card.model.kind, dim: teacher.card.model.dim, weightsSha256: teacher.weightsSha256 },
+      };
+      await runTraining(opts, config, {
+        label: `distill ${method} ${config.model} d=${config.dim}`,
+        dataset,
+        method: method_,
+        buildTerms: (studentModel) => buildTerms({ method, student: studentModel, teacher: teacher.model, dataset, ranking, settings, seed: config.seed }),
+        describe: (terms) => terms.filter((t): t is DeTerm => t instanceof DeTerm).map((t) => `τ=${t.temperature.toPrecision(3)}${t.settings_.mode === 'sparse' ? ` experts/entity ${t.lastExpertsPerEntity.toFixed(2)}` : ''}`).join(' '),
+      });
+    });
+}

@@ -1,0 +1,92 @@
+/**
+ * Distillation methods and their defaults, in one place.
+ *
+ * | method | terms | defaults (BPR) | defaults (NeuMF) |
+ * | --- | --- | --- | --- |
+ * | none | — | | |
+ * | de | DE | λ_DE 0.01, M 30, τ 1 → 1e−10 over 1000 epochs, sparse experts | λ_DE 1e−4 |
+ * | rrd | RRD | λ_RRD 1e−3, K 40, L 40, N 500, T 10 | λ_RRD 0.1 |
+ * | de-rrd | DE + RRD | as above | λ_DE 1e−4, λ_RRD 0.1 |
+ * | rd | RD | λ 0.1, K 10, exp(−r/1), hybrid from epoch 10 | |
+ * | cd | CD | λ 0.1, 10 samples from the top 500, γ 10 | |
+ *
+ * BPR values are the authors' CiteULike code defaults; NeuMF λs are the best DE-RRD cell of the paper's Table 5
+ * (inferred to be Foursquare; the paper gives no CiteULike NeuMF values). RD and CD settings used in the paper are not
+ * public; see rd.ts and cd.ts.
+ */
+import { InputError, type Dataset } from '@derrd/core';
+import type { RecModel } from '../models/model.js';
+import type { LossTerm } from '../terms.js';
+import { CD_DEFAULTS, CdTerm, type CdSettings } from './cd.js';
+import { DE_DEFAULTS, DeTerm, type DeSettings } from './de.js';
+import { RD_DEFAULTS, RdTerm, type RdSettings } from './rd.js';
+import { RRD_DEFAULTS, RrdTerm, type RrdSettings } from './rrd.js';
+import type { TeacherRanking } from './teacher-ranking.js';
+
+export const METHODS = ['none', 'de', 'rrd', 'de-rrd', 'rd', 'cd'] as const;
+export type MethodName = (typeof METHODS)[number];
+
+export interface MethodSettings {
+  de: DeSettings;
+  rrd: RrdSettings;
+  rd: RdSettings;
+  cd: CdSettings;
+}
+
+export type MethodOverrides = { [K in keyof MethodSettings]?: Partial<MethodSettings[K]> };
+
+/** Defaults for a method on a base model kind. */
+export function methodDefaults(kind: string, method: MethodName): MethodSettings {
+  const base: MethodSettings = { de: { ...DE_DEFAULTS }, rrd: { ...RRD_DEFAULTS }, rd: { ...RD_DEFAULTS }, cd: { ...CD_DEFAULTS } };
+  if (kind === 'neumf') {
+    base.de.lambda = 1e-4;
+    base.rrd.lambda = 0.1;
+  }
+  void method;
+  return base;
+}
+
+export function methodTerms(method: MethodName): (keyof MethodSettings)[] {
+  switch (method) {
+    case 'none': return [];
+    case 'de': return ['de'];
+    case 'rrd': return ['rrd'];
+    case 'de-rrd': return ['de', 'rrd'];
+    case 'rd': return ['rd'];
+    case 'cd': return ['cd'];
+  }
+}
+
+export function needsRanking(method: MethodName): boolean {
+  return methodTerms(method).some((t) => t !== 'de');
+}
+
+export function parseMethod(name: string): MethodName {
+  if (!(METHODS as readonly string[]).includes(name)) throw new InputError(`unknown method "${name}" (expected one of ${METHODS.join('|')})`);
+  return name as MethodName;
+}
+
+export interface BuildTermsOptions {
+  method: MethodName;
+  student: RecModel;
+  teacher: RecModel;
+  dataset: Dataset;
+  ranking: TeacherRanking | null;
+  settings: MethodSettings;
+  seed: number;
+}
+
+export function buildTerms(o: BuildTermsOptions): LossTerm[] {
+  const rankingOrThrow = () => {
+    if (!o.ranking) throw new Error(`method ${o.method} needs the teacher ranking`);
+    return o.ranking;
+  };
+  return methodTerms(o.method).map((term) => {
+    switch (term) {
+      case 'de': return new DeTerm(o.student, o.teacher, o.settings.de, o.seed);
+      case 'rrd': return new RrdTerm(o.student, o.dataset, rankingOrThrow(), o.settings.rrd);
+      case 'rd': return new RdTerm(o.student, o.dataset, rankingOrThrow(), o.settings.rd);
+      case 'cd': return new CdTerm(o.student, o.teacher, o.dataset, rankingOrThrow(), o.settings.cd);
+    }
+  });
+}

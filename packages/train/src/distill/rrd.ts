@@ -1,0 +1,129 @@
+/**
+ * RRD — Relaxed Ranking Distillation (Kang et al., CIKM 2020, §3 of derrd-method.md).
+ * Every epoch, per user: K "interesting" items drawn without replacement from the teacher's top-N with probability
+ * ∝ exp(−rank/T) and kept in teacher order (or, with `sampling: 'top'`, the authors' later variant: the teacher's
+ * first K items), and L "uninteresting" items uniform among items neither trained on nor in the top-N.
+ * Loss on the batch's unique users, summed: Σ_k [ −a_k + log( Σ_{l≥k} e^{a_l} + Σ_j e^{b_j} ) ], a = student scores of
+ * the interesting items in teacher order, b = of the uninteresting ones — computed with the row max subtracted.
+ */
+import { Rng, isTrainPositive, type Dataset } from '@derrd/core';
+import { tf, type Scalar, type Tensor, type Variable } from '../tf.js';
+import type { RecModel } from '../models/model.js';
+import type { Batch, LossTerm } from '../terms.js';
+import type { TeacherRanking } from './teacher-ranking.js';
+
+export interface RrdSettings {
+  /** λ_RRD */
+  lambda: number;
+  /** K interesting items per user */
+  interesting: number;
+  /** L uninteresting items per user */
+  uninteresting: number;
+  /** N: length of the teacher ranking sampled from */
+  topN: number;
+  /** T in exp(−rank/T) */
+  temperature: number;
+  /** 'sample' (the paper) or 'top' (the authors' later finding: the teacher's first K directly) */
+  sampling: 'sample' | 'top';
+}
+
+export const RRD_DEFAULTS: RrdSettings = { lambda: 1e-3, interesting: 40, uninteresting: 40, topN: 500, temperature: 10, sampling: 'sample' };
+
+/**
+ * K distinct positions of 0..N−1 drawn sequentially without replacement with weights exp(−(r+1)/T), returned ascending.
+ * Gumbel top-K on log-weights is exactly sequential sampling without replacement.
+ */
+export function sampleRankPositions(rng: Rng, n: number, k: number, temperature: number, available = n): Int32Array {
+  const m = Math.min(available, n);
+  const keys = new Float64Array(m);
+  for (let r = 0; r < m; r++) keys[r] = -(r + 1) / temperature + rng.gumbel();
+  const order = Array.from({ length: m }, (_v, r) => r).sort((a, b) => keys[b] - keys[a]);
+  return Int32Array.from(order.slice(0, Math.min(k, m))).sort();
+}
+
+/** The relaxed Plackett-Luce loss of each row: a [B, K] in teacher order, b [B, L]; returns [B]. */
+export function relaxedRankingLoss(a: Tensor, b: Tensor): Tensor {
+  return tf.tidy(() => {
+    const rowMax = tf.max(tf.concat([a, b], 1), 1, true);
+    const ea = tf.exp(tf.sub(a, rowMax));
+    const eb = tf.sum(tf.exp(tf.sub(b, rowMax)), 1, true);
+    const denom = tf.add(tf.cumsum(ea, 1, false, true), eb);
+    return tf.sum(tf.sub(tf.add(tf.log(denom), rowMax), a), 1);
+  });
+}
+
+export class RrdTerm implements LossTerm {
+  readonly name = 'rrd';
+  readonly weight: number;
+  readonly settings_: RrdSettings;
+  private readonly student: RecModel;
+  private readonly ranking: TeacherRanking;
+  private readonly ds: Dataset;
+  /** this epoch's samples: [numUsers × K] and [numUsers × L], -1 where a user has too few candidates */
+  interestingItems: Int32Array;
+  uninterestingItems: Int32Array;
+
+  constructor(student: RecModel, ds: Dataset, ranking: TeacherRanking, settings: Partial<RrdSettings> = {}) {
+    this.settings_ = { ...RRD_DEFAULTS, ...settings };
+    if (this.settings_.topN > ranking.topN) throw new Error(`RRD needs the teacher's top ${this.settings_.topN} but the ranking holds ${ranking.topN}`);
+    if (this.settings_.interesting > this.settings_.topN) throw new Error(`K=${this.settings_.interesting} exceeds the teacher ranking length ${this.settings_.topN}`);
+    this.weight = this.settings_.lambda;
+    this.student = student;
+    this.ranking = ranking;
+    this.ds = ds;
+    this.interestingItems = new Int32Array(ds.numUsers * this.settings_.interesting).fill(-1);
+    this.uninterestingItems = new Int32Array(ds.numUsers * this.settings_.uninteresting).fill(-1);
+  }
+
+  variables(): Record<string, Variable> {
+    return {};
+  }
+
+  onEpochStart(_epoch: number, rng: Rng): void {
+    const { interesting: K, uninteresting: L, topN, temperature, sampling } = this.settings_;
+    const ds = this.ds;
+    const stamp = new Int32Array(ds.numItems).fill(-1);
+    for (let u = 0; u < ds.numUsers; u++) {
+      const top = this.ranking.items.subarray(u * this.ranking.topN, u * this.ranking.topN + topN);
+      let available = 0;
+      while (available < topN && top[available] >= 0) available++;
+      const positions = sampling === 'top' ? Int32Array.from({ length: Math.min(K, available) }, (_v, r) => r) : sampleRankPositions(rng, topN, K, temperature, available);
+      const row = u * K;
+      for (let k = 0; k < K; k++) this.interestingItems[row + k] = k < positions.length ? top[positions[k]] : -1;
+      for (let r = 0; r < available; r++) stamp[top[r]] = u;
+      const eligible = ds.numItems - available - (ds.trainIndptr[u + 1] - ds.trainIndptr[u]);
+      const lRow = u * L;
+      for (let k = 0; k < L; k++) this.uninterestingItems[lRow + k] = -1;
+      const take = Math.min(L, eligible);
+      for (let k = 0; k < take; ) {
+        const j = rng.int(ds.numItems);
+        if (stamp[j] === u || stamp[j] === -(u + 2) || isTrainPositive(ds, u, j)) continue;
+        stamp[j] = -(u + 2);
+        this.uninterestingItems[lRow + k++] = j;
+      }
+    }
+  }
+
+  loss(batch: Batch): Scalar {
+    const { interesting: K, uninteresting: L } = this.settings_;
+    const users = Array.from(new Set(batch.userIds)).filter((u) => this.interestingItems[u * K + K - 1] >= 0 && this.uninterestingItems[u * L + L - 1] >= 0);
+    if (users.length === 0) return tf.scalar(0);
+    const items = new Int32Array(users.length * (K + L));
+    users.forEach((u, r) => {
+      items.set(this.interestingItems.subarray(u * K, u * K + K), r * (K + L));
+      items.set(this.uninterestingItems.subarray(u * L, u * L + L), r * (K + L) + K);
+    });
+    return tf.tidy(() => {
+      const scores = this.student.scoreUserItems(tf.tensor1d(users, 'int32'), tf.tensor2d(items, [users.length, K + L], 'int32'));
+      const a = tf.slice(scores, [0, 0], [users.length, K]);
+      const b = tf.slice(scores, [0, K], [users.length, L]);
+      return tf.sum(relaxedRankingLoss(a, b)) as Scalar;
+    });
+  }
+
+  settings(): Record<string, unknown> {
+    return { ...this.settings_ };
+  }
+
+  dispose(): void {}
+}

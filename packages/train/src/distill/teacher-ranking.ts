@@ -1,0 +1,124 @@
+/**
+ * The teacher's top-N unobserved items per user (training positives excluded), in rank order: what RRD, RD and CD
+ * distil. Computed once in blocks (one matrix product per block of users) and cached next to the teacher, keyed by
+ * the teacher's weights and the data set; a stale or corrupt cache is rebuilt.
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { bytesOf, sha256, writeFileAtomic, type Dataset } from '@derrd/core';
+import type { RecModel } from '../models/model.js';
+
+export interface TeacherRanking {
+  topN: number;
+  numUsers: number;
+  /** [numUsers × topN] item ids, best first; -1 pads users with fewer unobserved items */
+  items: Int32Array;
+}
+
+interface CacheMeta {
+  teacherWeightsSha256: string;
+  datasetHash: string;
+  topN: number;
+  numUsers: number;
+  sha256: string;
+}
+
+/**
+ * Indices of the `n` largest scores, best first; ties go to the lower index (as ONNX TopK and the evaluator).
+ * -Infinity entries (masked items) are never returned. A bounded min-heap: O(items · log n).
+ */
+export function topIndices(scores: Float32Array, n: number): number[] {
+  const heapScore = new Float64Array(n);
+  const heapIndex = new Int32Array(n);
+  let size = 0;
+  // a is worse than b: lower score, or equal score and higher index
+  const worse = (sa: number, ia: number, sb: number, ib: number) => sa < sb || (sa === sb && ia > ib);
+  const siftDown = (k: number) => {
+    for (;;) {
+      const l = 2 * k + 1;
+      const r = l + 1;
+      let w = k;
+      if (l < size && worse(heapScore[l], heapIndex[l], heapScore[w], heapIndex[w])) w = l;
+      if (r < size && worse(heapScore[r], heapIndex[r], heapScore[w], heapIndex[w])) w = r;
+      if (w === k) return;
+      [heapScore[k], heapScore[w]] = [heapScore[w], heapScore[k]];
+      [heapIndex[k], heapIndex[w]] = [heapIndex[w], heapIndex[k]];
+      k = w;
+    }
+  };
+  for (let i = 0; i < scores.length; i++) {
+    const s = scores[i];
+    if (s === -Infinity || Number.isNaN(s)) continue;
+    if (size < n) {
+      let k = size++;
+      heapScore[k] = s;
+      heapIndex[k] = i;
+      while (k > 0) {
+        const parent = (k - 1) >> 1;
+        if (!worse(heapScore[k], heapIndex[k], heapScore[parent], heapIndex[parent])) break;
+        [heapScore[k], heapScore[parent]] = [heapScore[parent], heapScore[k]];
+        [heapIndex[k], heapIndex[parent]] = [heapIndex[parent], heapIndex[k]];
+        k = parent;
+      }
+    } else if (worse(heapScore[0], heapIndex[0], s, i)) {
+      heapScore[0] = s;
+      heapIndex[0] = i;
+      siftDown(0);
+    }
+  }
+  const order = Array.from({ length: size }, (_v, k) => k);
+  order.sort((a, b) => heapScore[b] - heapScore[a] || heapIndex[a] - heapIndex[b]);
+  return order.map((k) => heapIndex[k]);
+}
+
+export function computeTeacherRanking(teacher: RecModel, ds: Dataset, topN: number, onProgress?: (done: number, total: number) => void): TeacherRanking {
+  const scorer = teacher.createScorer();
+  const items = new Int32Array(ds.numUsers * topN).fill(-1);
+  const block = 256;
+  try {
+    for (let s = 0; s < ds.numUsers; s += block) {
+      const users = new Int32Array(Math.min(block, ds.numUsers - s)).map((_v, k) => s + k);
+      const scores = scorer.scoreAll(users);
+      for (let b = 0; b < users.length; b++) {
+        const u = users[b];
+        const row = scores.subarray(b * ds.numItems, (b + 1) * ds.numItems);
+        for (let k = ds.trainIndptr[u]; k < ds.trainIndptr[u + 1]; k++) row[ds.trainItems[k]] = -Infinity;
+        const top = topIndices(row, topN);
+        items.set(top, u * topN);
+      }
+      onProgress?.(Math.min(ds.numUsers, s + block), ds.numUsers);
+    }
+  } finally {
+    scorer.dispose();
+  }
+  return { topN, numUsers: ds.numUsers, items };
+}
+
+/** Loads the cached ranking when it matches teacher, data and N; otherwise computes and saves it. */
+export function teacherRanking(
+  teacherDir: string, teacher: RecModel, teacherWeightsSha256: string, ds: Dataset, topN: number,
+  onProgress?: (done: number, total: number) => void,
+): { ranking: TeacherRanking; cached: boolean } {
+  const file = join(teacherDir, `ranking-top${topN}.i32`);
+  const metaFile = `${file}.json`;
+  const expected = { teacherWeightsSha256, datasetHash: ds.manifest.hash, topN, numUsers: ds.numUsers };
+  if (existsSync(file) && existsSync(metaFile)) {
+    try {
+      const meta = JSON.parse(readFileSync(metaFile, 'utf8')) as CacheMeta;
+      const bytes = readFileSync(file);
+      if (meta.teacherWeightsSha256 === expected.teacherWeightsSha256 && meta.datasetHash === expected.datasetHash && meta.topN === topN
+        && meta.numUsers === ds.numUsers && sha256(bytes) === meta.sha256 && bytes.byteLength === ds.numUsers * topN * 4) {
+        const items = new Int32Array(ds.numUsers * topN);
+        bytesOf(items).set(bytes);
+        return { ranking: { topN, numUsers: ds.numUsers, items }, cached: true };
+      }
+    } catch {
+      // unreadable cache: rebuild below
+    }
+  }
+  const ranking = computeTeacherRanking(teacher, ds, topN, onProgress);
+  const bytes = bytesOf(ranking.items);
+  writeFileAtomic(file, bytes);
+  writeFileAtomic(metaFile, JSON.stringify({ ...expected, sha256: sha256(bytes) } satisfies CacheMeta, null, 2) + '\n');
+  return { ranking, cached: false };
+}
