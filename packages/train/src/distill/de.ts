@@ -115,10 +115,10 @@ export class ExpertSet {
   }
 
   /**
-   * The same sum over the experts kept per entity (`kept[m]` = entity rows routed to expert m). The first layer runs
-   * for every expert as one product (E·d_s·M·h, cheap); the second (M·E·h·d_t, ~90% of the exact cost) runs per
-   * expert on exactly its routed rows, sorted so each group is contiguous. Routing is uneven at low τ, so padding
-   * every expert to the busiest one would waste most of the work, and tfjs op overhead rules out more ops per expert.
+   * The same sum over the experts kept per entity (`kept[m]` = entity rows routed to expert m): routed (entity, expert)
+   * pairs are sorted by expert and each expert runs once on exactly its rows, so the cost follows the number of routed
+   * pairs. (Routing is uneven at low τ, so padding every expert to the busiest one wasted most of the work; running
+   * the first layer densely for all experts cost more than it saved in ops.)
    */
   reconstructSparse(hs: Tensor, s: Tensor, kept: number[][]): Tensor {
     const { m, ds, h, dt } = this;
@@ -138,16 +138,19 @@ export class ExpertSet {
         pairExpert.push(k);
       }
     }
-    const w1Flat = tf.reshape(tf.transpose(this.w1, [1, 0, 2]), [ds, m * h]);
-    const hiddenAll = tf.reshape(tf.relu(tf.add(matMul(hs, w1Flat), tf.reshape(this.b1, [1, m * h]))), [e * m, h]);
-    const pairIdx = tf.tensor1d(pairRows, 'int32');
-    const hidden = tf.gather(hiddenAll, pairIdx);
-    const groups = experts.length === 1 ? [hidden] : tf.split(hidden, sizes, 0);
+    const w1s = tf.split(this.w1, m, 0);
+    const b1s = tf.split(this.b1, m, 0);
     const w2s = tf.split(this.w2, m, 0);
-    const outs = experts.map((k, g) => matMul(groups[g], tf.reshape(w2s[k], [h, dt])));
+    const entityIdx = tf.tensor1d(entityRows, 'int32');
+    const inputs = tf.gather(hs, entityIdx);
+    const groups = experts.length === 1 ? [inputs] : tf.split(inputs, sizes, 0);
+    const outs = experts.map((k, g) => {
+      const hidden = tf.relu(tf.add(matMul(groups[g], tf.reshape(w1s[k], [ds, h])), b1s[k]));
+      return matMul(hidden, tf.reshape(w2s[k], [h, dt]));
+    });
     const out = tf.add(outs.length === 1 ? outs[0] : tf.concat(outs, 0), tf.gather(this.b2, tf.tensor1d(pairExpert, 'int32')));
-    const weight = tf.gather(tf.reshape(s, [e * m]), pairIdx);
-    return segmentSum(tf.mul(out, tf.reshape(weight, [pairRows.length, 1])), tf.tensor1d(entityRows, 'int32'), e);
+    const weight = tf.gather(tf.reshape(s, [e * m]), tf.tensor1d(pairRows, 'int32'));
+    return segmentSum(tf.mul(out, tf.reshape(weight, [pairRows.length, 1])), entityIdx, e);
   }
 }
 

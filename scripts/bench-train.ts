@@ -1,0 +1,106 @@
+/**
+ * Issue-3 benchmark: the DE-RRD recipe on the authors' CiteULike split (../shared/data/citeulike/derrd_loo_seed0),
+ * sampled protocol. Trains (or resumes / reuses finished runs in --dir) the BPR teacher d=200, the BPR student d=20
+ * without distillation and the NeuMF teacher d=250, measures ms per step split into forward+backward and optimizer,
+ * and writes bench/results/train-citeulike.{json,md}.
+ *   npm run bench:train [-- --dir runs --only bpr-teacher,bpr-student,neumf-teacher --epochs 1000]
+ */
+import { existsSync, mkdirSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { loadDataset, prepareFromSplit, readSplitDir, readCard, round4, sampleTriples, saveDataset, sha256File, writeFileAtomic, Rng, type ModelCard } from '@derrd/core';
+import { AdamL2, TRAIN_DEFAULTS, createModel, initBackend, tf, train, type ModelKind } from '@derrd/train';
+
+const root = resolve(import.meta.dirname, '..');
+const arg = (name: string, fallback: string) => { const k = process.argv.indexOf(`--${name}`); return k > 0 ? process.argv[k + 1] : fallback; };
+const dir = resolve(arg('dir', join(root, 'runs')));
+const only = arg('only', 'bpr-teacher,bpr-student,neumf-teacher').split(',');
+const maxEpochs = Number(arg('epochs', '1000'));
+const splitDir = join(root, '..', 'shared', 'data', 'citeulike', 'derrd_loo_seed0');
+if (!existsSync(splitDir)) { console.error(`needs ${splitDir}`); process.exit(1); }
+
+const dataDir = join(dir, 'citeulike-data');
+if (!existsSync(dataDir)) {
+  mkdirSync(dir, { recursive: true });
+  const split = readSplitDir(splitDir);
+  saveDataset(prepareFromSplit(split, { kind: 'split', path: splitDir, sha256: sha256File(join(splitDir, 'train.tsv')) }), dataDir);
+}
+const ds = loadDataset(dataDir);
+const backend = await initBackend('auto');
+
+const runs: { name: string; model: ModelKind; dim: number; target: string; check: (h5: number) => boolean }[] = [
+  { name: 'bpr-teacher', model: 'bpr', dim: 200, target: 'test H@5 >= 0.50 (paper 0.5135)', check: (h) => h >= 0.5 },
+  { name: 'bpr-student', model: 'bpr', dim: 20, target: 'test H@5 in 0.43-0.46 (paper 0.4441)', check: (h) => h >= 0.43 && h <= 0.46 },
+  { name: 'neumf-teacher', model: 'neumf', dim: 250, target: 'test H@5 >= 0.46 (paper 0.4790)', check: (h) => h >= 0.46 },
+];
+
+/** ms per training step, forward+backward and optimizer separately (median of 20 steps after 3 warm-ups). */
+function stepTiming(model: ModelKind, dim: number): { fwdBwdMs: number; optimizerMs: number } {
+  const m = createModel(model, { numUsers: ds.numUsers, numItems: ds.numItems, dim });
+  const opt = new AdamL2();
+  const t = sampleTriples(ds, new Rng(0));
+  const fb: number[] = [], op: number[] = [];
+  for (let s = 0; s < 23; s++) {
+    const slice = (a: Int32Array) => tf.tensor1d(a.subarray(s * 1024, (s + 1) * 1024), 'int32');
+    const u = slice(t.users), p = slice(t.pos), n = slice(t.neg);
+    const t0 = performance.now();
+    const { value, grads } = tf.variableGrads(() => m.baseLoss(u, p, n), Object.values(m.variables));
+    value.dataSync();
+    for (const g of Object.values(grads)) g.dataSync().length; // wait for the gradients
+    const t1 = performance.now();
+    const byName: Record<string, tf.Tensor> = {};
+    for (const [k, v] of Object.entries(m.variables)) byName[k] = grads[v.name];
+    opt.apply(m.variables, byName);
+    m.variables[Object.keys(m.variables)[0]].dataSync().length;
+    const t2 = performance.now();
+    value.dispose(); u.dispose(); p.dispose(); n.dispose();
+    if (s >= 3) { fb.push(t1 - t0); op.push(t2 - t1); }
+  }
+  opt.dispose(); m.dispose();
+  const med = (xs: number[]) => [...xs].sort((a, b) => a - b)[xs.length >> 1];
+  return { fwdBwdMs: med(fb), optimizerMs: med(op) };
+}
+
+const results: Record<string, unknown>[] = [];
+for (const run of runs.filter((r) => only.includes(r.name))) {
+  const out = join(dir, `cu-${run.name}`);
+  let card: ModelCard | null = existsSync(join(out, 'card.json')) ? readCard(out) : null;
+  const finished = card && (card.status === 'early-stopped' || card.status === 'max-epochs') && card.config.dim === run.dim;
+  if (!finished) {
+    console.error(`training ${run.name} (${card ? 'resuming' : 'new'}) in ${out}`);
+    const result = await train({
+      dataset: ds, datasetPath: dataDir, out, backend: backend.name, resume: Boolean(card), force: false,
+      config: { ...TRAIN_DEFAULTS, model: run.model, dim: run.dim, maxEpochs },
+      onEvent: (e) => { if (e.type === 'epoch' && e.record.epoch % 10 === 0) console.error(`  ${run.name} epoch ${e.record.epoch} test H@5 ${e.record.test['HR@5'].toFixed(4)}`); },
+    });
+    result.model.dispose();
+    card = result.card;
+  } else {
+    console.error(`reusing finished ${run.name} in ${out}`);
+  }
+  const c = card!;
+  const timing = stepTiming(run.model, run.dim);
+  const epochs = c.history.length;
+  const trainSec = c.history.reduce((s, h) => s + h.trainSeconds, 0) / epochs;
+  const evalSec = c.history.reduce((s, h) => s + h.evalSeconds, 0) / epochs;
+  results.push({
+    name: run.name, model: run.model, dim: run.dim, parameters: c.model.parameters, status: c.status, epochsRun: c.epochsRun,
+    bestEpochs: c.metrics.bestEpochs, test: c.metrics.selected, target: run.target, meetsTarget: run.check(c.metrics.selected['HR@5']),
+    wallSeconds: c.wallSeconds, trainSecondsPerEpoch: trainSec, evalSecondsPerEpoch: evalSec, ...timing, backend: c.backend,
+  });
+}
+const cell = (m: Record<string, number>, k: string) => round4(m[k]).toFixed(4);
+const lines = [
+  `CiteULike (authors' split), sampled protocol (1 held-out vs 499 candidates); test metrics at each N's best-validation-HR@N epoch. Backend ${backend.name}.`,
+  '',
+  '| run | params | H@5 | M@5 | N@5 | H@10 | M@10 | N@10 | H@20 | M@20 | N@20 | epochs (best @5) | s/epoch train+eval | ms/step fwd+bwd / Adam | total min | target |',
+  '|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|',
+  ...results.map((r) => {
+    const t = r.test as Record<string, number>;
+    return `| ${r.name} d=${r.dim} | ${(r.parameters as number).toLocaleString('en-US')} | ${['HR@5', 'MRR@5', 'NDCG@5', 'HR@10', 'MRR@10', 'NDCG@10', 'HR@20', 'MRR@20', 'NDCG@20'].map((k) => cell(t, k)).join(' | ')} | ${r.epochsRun} (${(r.bestEpochs as Record<string, number>)['@5']}) | ${(r.trainSecondsPerEpoch as number).toFixed(2)}+${(r.evalSecondsPerEpoch as number).toFixed(2)} | ${(r.fwdBwdMs as number).toFixed(1)} / ${(r.optimizerMs as number).toFixed(1)} | ${((r.wallSeconds as number) / 60).toFixed(1)} | ${r.target}: ${r.meetsTarget ? 'met' : 'NOT met'} |`;
+  }),
+];
+console.log(lines.join('\n'));
+mkdirSync(join(root, 'bench', 'results'), { recursive: true });
+writeFileAtomic(join(root, 'bench', 'results', 'train-citeulike.json'), JSON.stringify({ benchmark: 'train-citeulike', node: process.version, backend, results }, null, 2) + '\n');
+writeFileAtomic(join(root, 'bench', 'results', 'train-citeulike.md'), lines.join('\n') + '\n');
+console.log('wrote bench/results/train-citeulike.{json,md}');
