@@ -4,6 +4,7 @@ import { registerDataCommands } from './commands/data.js';
 import { registerPipelineCommand } from './commands/pipeline.js';
 import { registerTrainCommands } from './commands/train.js';
 import { registerDistillCommand } from './commands/distill.js';
+import { registerExportCommand } from './commands/export.js';
 import { reportError } from './output.js';
 
 const program = new Command();
@@ -18,6 +19,7 @@ program
 registerDataCommands(program);
 registerTrainCommands(program);
 registerDistillCommand(program);
+registerExportCommand(program);
 registerPipelineCommand(program);
 
 try {

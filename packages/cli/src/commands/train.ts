@@ -1,4 +1,5 @@
 import { existsSync, readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
 import type { Command } from 'commander';
 import { InputError, loadDataset, round4, type EpochRecord, type Metrics, type ModelCard } from '@derrd/core';
 import { BACKENDS, MODEL_KINDS, TRAIN_DEFAULTS, evaluateModel, initBackend, loadCheckpoint, train, type BackendRequest, type LossTerm, type RecModel, type TrainConfig, type TrainEvent } from '@derrd/train';
@@ -105,7 +106,7 @@ export async function runTraining(opts: Record<string, unknown>, config: TrainCo
   const dataset = extra.dataset ?? loadDataset(String(opts.data));
   let terms: LossTerm[] = [];
   const { card, model } = await train({
-    dataset, datasetPath: String(opts.data), config, out: String(opts.out),
+    dataset, datasetPath: resolve(String(opts.data)), config, out: String(opts.out),
     backend: parseChoice('--backend', String(opts.backend), BACKENDS) as BackendRequest,
     resume: Boolean(opts.resume), force: Boolean(opts.force), method: extra.method,
     buildTerms: extra.buildTerms ? (m) => (terms = extra.buildTerms!(m)) : undefined,
