@@ -5,6 +5,7 @@ import { registerPipelineCommand } from './commands/pipeline.js';
 import { registerTrainCommands } from './commands/train.js';
 import { registerDistillCommand } from './commands/distill.js';
 import { registerExportCommand } from './commands/export.js';
+import { registerServeCommand } from './commands/serve.js';
 import { reportError } from './output.js';
 
 const program = new Command();
@@ -20,6 +21,7 @@ registerDataCommands(program);
 registerTrainCommands(program);
 registerDistillCommand(program);
 registerExportCommand(program);
+registerServeCommand(program);
 registerPipelineCommand(program);
 
 try {
