@@ -24,10 +24,11 @@ export interface SynthOptions {
 export const SYNTH_DEFAULTS: Required<SynthOptions> = {
   numUsers: 2000,
   numItems: 3000,
-  dim: 16,
+  // strong latent structure relative to popularity, so that model capacity matters (a d=64 model clearly beats d=8)
+  dim: 32,
   meanInteractions: 25,
-  popularityExponent: 0.8,
-  affinity: 4,
+  popularityExponent: 0.3,
+  affinity: 16,
   minInteractions: 5,
   seed: 0,
 };
