@@ -2,10 +2,10 @@
  * A model checkpoint directory: `card.json` (the model card), `model.safetensors` (the selected weights) and, while
  * training, `resume.safetensors` (last epoch's weights + optimizer state). Pure: the exporter reads it without tfjs.
  */
-import { existsSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { InputError } from './errors.js';
-import { sha256 } from './fsutil.js';
+import { readJsonInDir, sha256 } from './fsutil.js';
 import type { Metrics } from './metrics.js';
 import { decodeSafetensors, type SafeTensor } from './safetensors.js';
 
@@ -57,16 +57,7 @@ export interface ModelCard {
 }
 
 export function readCard(dir: string): ModelCard {
-  if (!existsSync(dir)) throw new InputError('checkpoint not found', { file: dir });
-  if (!statSync(dir).isDirectory()) throw new InputError('expected a checkpoint directory (from `derrd train`)', { file: dir });
-  const path = join(dir, CARD_FILE);
-  if (!existsSync(path)) throw new InputError('no card.json: not a derrd checkpoint', { file: dir });
-  let card: ModelCard;
-  try {
-    card = JSON.parse(readFileSync(path, 'utf8')) as ModelCard;
-  } catch (err) {
-    throw new InputError(`model card is not valid JSON (${(err as Error).message})`, { file: path });
-  }
+  const { value: card, path } = readJsonInDir<ModelCard>(dir, CARD_FILE, 'checkpoint', 'from `derrd train` or `derrd distill`');
   if (card.format !== 'derrd-model') throw new InputError('not a derrd model card', { file: path });
   if (card.formatVersion !== CARD_FORMAT_VERSION) throw new InputError(`model card version ${card.formatVersion} is not supported (expected ${CARD_FORMAT_VERSION})`, { file: path });
   return card;

@@ -1,5 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, renameSync, rmSync, writeFileSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, renameSync, rmSync, statSync, writeFileSync, readFileSync } from 'node:fs';
 import { dirname, basename, join } from 'node:path';
 import { InputError } from './errors.js';
 
@@ -59,4 +59,20 @@ export function canonicalJson(value: unknown): string {
     }
     return v;
   });
+}
+
+/**
+ * The JSON file `file` inside directory `dir`, with one clear error for each way it can be missing or broken.
+ * `what` names the directory kind ("checkpoint", "prepared data set"), `hint` how such a directory is made.
+ */
+export function readJsonInDir<T>(dir: string, file: string, what: string, hint: string): { value: T; path: string } {
+  if (!existsSync(dir)) throw new InputError(`${what} not found`, { file: dir });
+  if (!statSync(dir).isDirectory()) throw new InputError(`expected a ${what} directory (${hint})`, { file: dir });
+  const path = join(dir, file);
+  if (!existsSync(path)) throw new InputError(`no ${file}: not a ${what} (${hint})`, { file: dir });
+  try {
+    return { value: JSON.parse(readFileSync(path, 'utf8')) as T, path };
+  } catch (err) {
+    throw new InputError(`${file} is not valid JSON (${(err as Error).message})`, { file: path });
+  }
 }

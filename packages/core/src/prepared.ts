@@ -1,9 +1,9 @@
-import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { InputError } from './errors.js';
 import { IdMap } from './idmap.js';
 import type { Dataset, DatasetCounts, DatasetManifest, PrepareSettings } from './dataset.js';
-import { bytesOf, canonicalJson, sha256, writeDirAtomic } from './fsutil.js';
+import { bytesOf, canonicalJson, readJsonInDir, sha256, writeDirAtomic } from './fsutil.js';
 
 export const FORMAT_VERSION = 1;
 const MANIFEST = 'manifest.json';
@@ -72,16 +72,7 @@ function writeFileSyncExclusive(path: string, data: Uint8Array): void {
 
 /** Reads only the manifest (cheap): for model cards and data set identity checks. */
 export function readManifest(dir: string): DatasetManifest {
-  if (!existsSync(dir)) throw new InputError('prepared data set not found', { file: dir });
-  if (!statSync(dir).isDirectory()) throw new InputError('expected a prepared data set directory (from `derrd data prepare`)', { file: dir });
-  const path = join(dir, MANIFEST);
-  if (!existsSync(path)) throw new InputError('no manifest.json: not a prepared data set (run `derrd data prepare`)', { file: dir });
-  let manifest: DatasetManifest;
-  try {
-    manifest = JSON.parse(readFileSync(path, 'utf8')) as DatasetManifest;
-  } catch (err) {
-    throw new InputError(`manifest is not valid JSON (${(err as Error).message})`, { file: path });
-  }
+  const { value: manifest, path } = readJsonInDir<DatasetManifest>(dir, MANIFEST, 'prepared data set', 'run `derrd data prepare`');
   if (manifest.format !== 'derrd-prepared') throw new InputError('manifest format is not derrd-prepared', { file: path });
   if (manifest.formatVersion !== FORMAT_VERSION) {
     throw new InputError(`manifest format version ${manifest.formatVersion} is not supported (this derrd reads ${FORMAT_VERSION}); prepare the data again`, { file: path });

@@ -41,7 +41,8 @@ export const DEMO_CONFIG: PipelineConfig = {
   student: { dim: 8 },
   method: 'de-rrd',
   methodSettings: { de: { numExperts: 10 } },
-  distill: {},
+  // DE is the expensive term (tfjs op overhead per expert): the demo distils for at most 30 epochs
+  distill: { maxEpochs: 30 },
   latency: { repsB1: 500, repsB64: 50, threads: 2, providers: ['cpu', 'wasm'] },
 };
 
