@@ -1,0 +1,79 @@
+/**
+ * Issue-4 reproduction: the paper's Table 2 layout (H/M/N @5/10/20, sampled protocol, test metrics at each N's
+ * best-validation-HR@N epoch) on the authors' CiteULike split for teacher, student, RD, CD, DE, RRD and DE-RRD.
+ * Runs (or resumes / reuses) every model under --dir, one after another, and writes
+ * bench/results/reproduce-<base>.{json,md}. Hours on 2 cores (DE dominates).
+ *   npm run bench:reproduce [-- --base bpr|neumf --dir runs --only teacher,student,rd,cd,de,rrd,de-rrd]
+ */
+import { existsSync, mkdirSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { loadDataset, prepareFromSplit, readCard, readSplitDir, round4, saveDataset, sha256File, writeFileAtomic, type ModelCard } from '@derrd/core';
+import {
+  TRAIN_DEFAULTS, buildTerms, initBackend, loadCheckpoint, methodDefaults, methodTerms, needsRanking, teacherRanking, train,
+  type MethodName, type ModelKind,
+} from '@derrd/train';
+
+const root = resolve(import.meta.dirname, '..');
+const arg = (name: string, fallback: string) => { const k = process.argv.indexOf(`--${name}`); return k > 0 ? process.argv[k + 1] : fallback; };
+const base = arg('base', 'bpr') as ModelKind;
+const dir = resolve(arg('dir', join(root, 'runs')));
+const only = arg('only', 'teacher,student,rd,cd,de,rrd,de-rrd').split(',');
+const dims = base === 'bpr' ? { teacher: 200, student: 20 } : { teacher: 250, student: 25 };
+const paper: Record<string, number> = base === 'bpr'
+  ? { teacher: 0.5135, student: 0.4441, rd: 0.4533, cd: 0.4550, de: 0.4817, rrd: 0.4622, 'de-rrd': 0.4843 }
+  : { teacher: 0.4790, student: 0.3867, rd: 0.4179, cd: 0.4025, de: 0.4079, rrd: 0.4737, 'de-rrd': 0.4758 };
+
+const splitDir = join(root, '..', 'shared', 'data', 'citeulike', 'derrd_loo_seed0');
+const dataDir = join(dir, 'citeulike-data');
+if (!existsSync(dataDir)) {
+  mkdirSync(dir, { recursive: true });
+  saveDataset(prepareFromSplit(readSplitDir(splitDir), { kind: 'split', path: splitDir, sha256: sha256File(join(splitDir, 'train.tsv')) }), dataDir);
+}
+const ds = loadDataset(dataDir);
+const backend = await initBackend('auto');
+const started = performance.now();
+const finished = (d: string) => existsSync(join(d, 'card.json')) && ['early-stopped', 'max-epochs'].includes(readCard(d).status);
+
+async function run(name: string, out: string, dim: number, method: MethodName | null): Promise<ModelCard> {
+  if (finished(out)) return readCard(out);
+  const resume = existsSync(join(out, 'resume.safetensors'));
+  console.error(`${name}: ${resume ? 'resuming' : 'training'} in ${out}`);
+  const config = { ...TRAIN_DEFAULTS, model: base, dim };
+  let buildTermsFn;
+  let methodInfo;
+  if (method) {
+    const teacherDir = join(dir, `cu-${base}-teacher`);
+    const teacher = loadCheckpoint(teacherDir, ds);
+    const settings = methodDefaults(base, method);
+    const ranking = needsRanking(method) ? teacherRanking(teacherDir, teacher.model, teacher.weightsSha256, ds, settings.rrd.topN).ranking : null;
+    buildTermsFn = (student: Parameters<typeof buildTerms>[0]['student']) => buildTerms({ method, student, teacher: teacher.model, dataset: ds, ranking, settings, seed: config.seed });
+    methodInfo = { name: method, settings: Object.fromEntries(methodTerms(method).map((t) => [t, settings[t]])), teacher: { path: teacherDir, kind: base, dim: dims.teacher, weightsSha256: teacher.weightsSha256 } };
+  }
+  const r = await train({
+    dataset: ds, datasetPath: dataDir, config, out, backend: backend.name, resume, force: !resume, buildTerms: buildTermsFn, method: methodInfo,
+    onEvent: (e) => { if (e.type === 'epoch' && e.record.epoch % 10 === 0) console.error(`  ${name} epoch ${e.record.epoch} test H@5 ${e.record.test['HR@5'].toFixed(4)} (${e.record.trainSeconds.toFixed(1)} s)`); },
+  });
+  r.model.dispose();
+  return r.card;
+}
+
+const rows: { name: string; card: ModelCard }[] = [];
+for (const name of ['teacher', 'student', 'rd', 'cd', 'de', 'rrd', 'de-rrd'].filter((n) => only.includes(n))) {
+  const out = join(dir, `cu-${base}-${name}`);
+  const method = name === 'teacher' || name === 'student' ? null : (name as MethodName);
+  rows.push({ name, card: await run(name, out, name === 'teacher' ? dims.teacher : dims.student, method) });
+}
+const cols = [5, 10, 20].flatMap((n) => ['HR', 'MRR', 'NDCG'].map((m) => `${m}@${n}`));
+const lines = [
+  `CiteULike (authors' split, seed 0), ${base.toUpperCase()} teacher d=${dims.teacher}, students d=${dims.student}; sampled protocol (1 held-out vs 499 candidates), test metrics at each N's best-validation-HR@N epoch. Backend ${backend.name}.`,
+  '',
+  `| method | ${cols.map((c) => c.replace('HR', 'H').replace('MRR', 'M').replace('NDCG', 'N')).join(' | ')} | paper H@5 | epochs | s/epoch |`,
+  `|---|${cols.map(() => '---').join('|')}|---|---|---|`,
+  ...rows.map(({ name, card }) => `| ${name} | ${cols.map((c) => round4(card.metrics.selected[c] ?? NaN).toFixed(4)).join(' | ')} | ${paper[name]} | ${card.epochsRun} | ${(card.history.reduce((s, h) => s + h.trainSeconds + h.evalSeconds, 0) / Math.max(1, card.history.length)).toFixed(1)} |`),
+  '',
+  `total wall time of the runs: ${(rows.reduce((s, r) => s + r.card.wallSeconds, 0) / 3600).toFixed(2)} h (this invocation ${((performance.now() - started) / 60000).toFixed(1)} min)`,
+];
+console.log(lines.join('\n'));
+mkdirSync(join(root, 'bench', 'results'), { recursive: true });
+writeFileAtomic(join(root, 'bench', 'results', `reproduce-${base}.json`), JSON.stringify({ benchmark: `reproduce-${base}`, rows: rows.map((r) => ({ name: r.name, test: r.card.metrics.selected, bestEpochs: r.card.metrics.bestEpochs, epochs: r.card.epochsRun, wallSeconds: r.card.wallSeconds, method: r.card.method })) }, null, 2) + '\n');
+writeFileAtomic(join(root, 'bench', 'results', `reproduce-${base}.md`), lines.join('\n') + '\n');
