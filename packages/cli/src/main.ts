@@ -6,6 +6,7 @@ import { registerTrainCommands } from './commands/train.js';
 import { registerDistillCommand } from './commands/distill.js';
 import { registerExportCommand } from './commands/export.js';
 import { registerServeCommand } from './commands/serve.js';
+import { registerDemoCommand } from './commands/demo.js';
 import { reportError } from './output.js';
 
 const program = new Command();
@@ -22,6 +23,7 @@ registerTrainCommands(program);
 registerDistillCommand(program);
 registerExportCommand(program);
 registerServeCommand(program);
+registerDemoCommand(program);
 registerPipelineCommand(program);
 
 try {
