@@ -146,6 +146,21 @@ export function registerDataCommands(program: Command): void {
     });
 
   data
+    .command('fetch')
+    .description('download a public data set (checks its sha256), cache it and prepare it')
+    .argument('<name>', 'data set: citeulike')
+    .option('--url <url>', 'download from this address instead of the authors\' repository')
+    .option('--cache <dir>', 'where downloads are kept', 'data/downloads')
+    .option('-o, --out <dir>', 'prepared data set directory (default: data/<name>)')
+    .option('--force', 'replace the prepared directory if it exists', false)
+    .option('--json', 'print the result as JSON', false)
+    .action(async (name: string, opts: Record<string, string | boolean | undefined>) => {
+      const { fetchDataset } = await import('./fetch.js');
+      const r = await fetchDataset(name, { url: opts.url as string | undefined, cache: String(opts.cache), out: (opts.out as string | undefined) ?? `data/${name}`, force: Boolean(opts.force) });
+      emit({ json: Boolean(opts.json) }, { name: r.name, file: r.file, downloaded: r.downloaded, sha256: r.sha256, dir: r.dir, seconds: r.seconds, ...r.stats }, () => `${r.downloaded ? 'downloaded' : 'cached'} ${r.file} (sha256 ok); prepared ${r.dir}\n${r.summary}`);
+    });
+
+  data
     .command('synth')
     .description('write the seeded synthetic data set as a TSV file (user, item, timestamp)')
     .requiredOption('-o, --out <file>', 'output TSV file')
