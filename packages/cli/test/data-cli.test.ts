@@ -40,20 +40,20 @@ test('bad inputs: one-line error naming file, line and problem; non-zero exit; n
   expectCleanFailure(['data', 'prepare', '-i', join(fixtures, 'too-few-columns.tsv'), '-o', out], dir, /too-few-columns\.tsv:3: too few columns/);
   expectCleanFailure(['data', 'prepare', '-i', join(fixtures, 'bad-count.users.dat'), '--format', 'users.dat', '-o', out], dir, /bad-count\.users\.dat:2: count "three" is not a non-negative integer/);
   expectCleanFailure(['data', 'prepare', '-i', join(fixtures, 'count-mismatch.users.dat'), '--format', 'users.dat', '-o', out], dir, /count-mismatch\.users\.dat:2: count says 3 items but the line has 2/);
-  expectCleanFailure(['data', 'prepare', '-i', join(fixtures, 'users.dat'), '--min-user', '10', '-o', out], dir, /filter removes every user/);
-  expectCleanFailure(['data', 'prepare', '-i', join(fixtures, 'users.dat'), '--seed', 'x', '-o', out], dir, /--seed must be an integer/);
-  expectCleanFailure(['data', 'prepare', '-i', join(fixtures, 'users.dat'), '--split', 'sideways', '-o', out], dir, /--split must be one of random-loo\|last-loo/);
-  expectCleanFailure(['data', 'prepare', '-i', join(fixtures, 'users.dat'), '-o', out], dir, /has only \d+ items never interacted with/);
+  expectCleanFailure(['data', 'prepare', '-i', join(fixtures, 'tiny-users.dat'), '--min-user', '10', '-o', out], dir, /filter removes every user/);
+  expectCleanFailure(['data', 'prepare', '-i', join(fixtures, 'tiny-users.dat'), '--seed', 'x', '-o', out], dir, /--seed must be an integer/);
+  expectCleanFailure(['data', 'prepare', '-i', join(fixtures, 'tiny-users.dat'), '--split', 'sideways', '-o', out], dir, /--split must be one of random-loo\|last-loo/);
+  expectCleanFailure(['data', 'prepare', '-i', join(fixtures, 'tiny-users.dat'), '-o', out], dir, /has only \d+ items never interacted with/);
 });
 
 test('an existing output directory is kept unless --force', () => {
   const dir = tmp();
   const out = join(dir, 'existing');
-  assert.equal(derrd(['data', 'prepare', '-i', join(fixtures, 'users.dat'), '-o', out, '--candidates', '0']).status, 0);
+  assert.equal(derrd(['data', 'prepare', '-i', join(fixtures, 'tiny-users.dat'), '-o', out, '--candidates', '0']).status, 0);
   const before = readFileSync(join(out, 'manifest.json'), 'utf8');
-  expectCleanFailure(['data', 'prepare', '-i', join(fixtures, 'users.dat'), '-o', out, '--candidates', '0'], dir, /existing: output directory exists \(use --force/);
+  expectCleanFailure(['data', 'prepare', '-i', join(fixtures, 'tiny-users.dat'), '-o', out, '--candidates', '0'], dir, /existing: output directory exists \(use --force/);
   assert.equal(readFileSync(join(out, 'manifest.json'), 'utf8'), before);
-  assert.equal(derrd(['data', 'prepare', '-i', join(fixtures, 'users.dat'), '-o', out, '--candidates', '0', '--seed', '3', '--force']).status, 0);
+  assert.equal(derrd(['data', 'prepare', '-i', join(fixtures, 'tiny-users.dat'), '-o', out, '--candidates', '0', '--seed', '3', '--force']).status, 0);
   assert.notEqual(readFileSync(join(out, 'manifest.json'), 'utf8'), before);
 });
 

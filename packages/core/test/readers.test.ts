@@ -33,7 +33,7 @@ test('errors name the file, the line and the problem', () => {
 });
 
 test('users.dat: user = line number, items as listed', () => {
-  const raw = readUsersDat(fx('users.dat'));
+  const raw = readUsersDat(fx('tiny-users.dat'));
   assert.deepEqual(raw.users, ['0', '0', '1', '1', '1', '2']);
   assert.deepEqual(raw.items, ['10', '11', '10', '12', '13', '11']);
 });
