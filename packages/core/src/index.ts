@@ -13,3 +13,4 @@ export { datasetStats, type DatasetStats, type Distribution } from './stats.js';
 export { sampleTriples, uniqueInt32, type Triples } from './sampling.js';
 export { encodeSafetensors, decodeSafetensors, type SafeTensor, type SafeDtype } from './safetensors.js';
 export * from './checkpoint.js';
+export { topIndices } from './topk.js';

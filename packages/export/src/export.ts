@@ -2,7 +2,7 @@
 import { existsSync, mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { InputError, loadDataset, readCard, readWeights, sha256, writeFileAtomic, type ModelCard } from '@derrd/core';
+import { InputError, loadDataset, readCard, readWeights, sha256, topIndices, writeFileAtomic, type ModelCard } from '@derrd/core';
 import { createRecommender } from '@derrd/runtime';
 import { BUILDERS } from './builders.js';
 import { DEFAULT_OPSET, ExportError, checkModel } from './graph.js';
@@ -102,7 +102,7 @@ export function referenceTopK(scores: Float32Array, numItems: number, rows: numb
   for (let r = 0; r < rows; r++) {
     const row = scores.slice(r * numItems, (r + 1) * numItems);
     for (const i of exclude?.[r] ?? []) row[i] = -Infinity;
-    const order = Array.from({ length: numItems }, (_v, i) => i).sort((a, b) => row[b] - row[a] || a - b).slice(0, k);
+    const order = topIndices(row, k);
     out.items.push(order);
     out.scores.push(order.map((i) => row[i]));
   }

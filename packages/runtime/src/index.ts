@@ -5,8 +5,10 @@
  */
 import { readFileSync, existsSync, statSync } from 'node:fs';
 import { NotOnnxError, readMetadataProps } from './metadata.js';
+import { RuntimeError, buildFeeds, splitResults } from './feeds.js';
 
 export { readMetadataProps, NotOnnxError } from './metadata.js';
+export { RuntimeError, buildFeeds, splitResults, type FeedArrays, type FeedLimits } from './feeds.js';
 
 export const PROVIDERS = ['cpu', 'cuda', 'wasm'] as const;
 export type Provider = (typeof PROVIDERS)[number];
@@ -21,14 +23,6 @@ export interface DerrdModelInfo {
   quantization: string;
   idMaps: string | null;
   card: Record<string, unknown> | null;
-}
-
-export class RuntimeError extends Error {
-  readonly derrdUserError = true;
-  constructor(message: string) {
-    super(message);
-    this.name = 'RuntimeError';
-  }
 }
 
 export interface RecommenderOptions {
@@ -134,49 +128,18 @@ export async function createRecommender(modelPath: string, options: RecommenderO
   let running: Promise<unknown> = Promise.resolve();
 
   const recommend = async (userIds: ArrayLike<number>, k: number, exclude?: ArrayLike<number>[]): Promise<RecommendResult> => {
-    const b = userIds.length;
-    if (b === 0) throw new RuntimeError('no user ids given');
-    if (!Number.isInteger(k) || k < 1) throw new RuntimeError(`k must be a positive integer, got ${k}`);
-    if (info && k > info.numItems) throw new RuntimeError(`k = ${k} exceeds the number of items (${info.numItems})`);
-    const users = new BigInt64Array(b);
-    for (let r = 0; r < b; r++) {
-      const u = userIds[r];
-      if (!Number.isInteger(u) || u < 0 || (info && u >= info.numUsers)) {
-        throw new RuntimeError(`user id ${u} is not a valid dense id${info ? ` (0..${info.numUsers - 1})` : ' (non-negative integer)'}`);
-      }
-      users[r] = BigInt(u);
-    }
-    if (exclude && exclude.length !== b) throw new RuntimeError(`exclude has ${exclude.length} lists for ${b} users`);
     if (exclude && !hasExclude) throw new RuntimeError(`${modelPath}: model has no "exclude" input`);
-    const width = exclude ? Math.max(0, ...exclude.map((l) => l.length)) : 0;
-    const ex = new BigInt64Array(b * width).fill(-1n);
-    if (exclude) {
-      exclude.forEach((list, r) => {
-        for (let c = 0; c < list.length; c++) {
-          const i = list[c];
-          if (!Number.isInteger(i) || i < 0 || (info && i >= info.numItems)) throw new RuntimeError(`excluded item id ${i} is not a valid dense id${info ? ` (0..${info.numItems - 1})` : ''}`);
-          ex[r * width + c] = BigInt(i);
-        }
-      });
-    }
+    const f = buildFeeds(userIds, k, exclude, info ? { numUsers: info.numUsers, numItems: info.numItems } : {});
     const feeds: Record<string, import('onnxruntime-node').Tensor> = {
-      user_ids: new ort.Tensor('int64', users, [b]),
-      k: new ort.Tensor('int64', BigInt64Array.from([BigInt(k)]), [1]),
+      user_ids: new ort.Tensor('int64', f.users, [f.users.length]),
+      k: new ort.Tensor('int64', f.k, [1]),
     };
-    if (hasExclude) feeds.exclude = new ort.Tensor('int64', ex, [b, width]);
+    if (hasExclude) feeds.exclude = new ort.Tensor('int64', f.exclude, [f.users.length, f.width]);
     // one run at a time per session (onnxruntime-web requires it; serialising costs nothing on a busy cpu session)
     const run = running.then(() => session.run(feeds));
     running = run.catch(() => undefined);
     const out = await run;
-    const items = out.items.data as BigInt64Array;
-    const scores = out.scores.data as Float32Array;
-    const kk = out.items.dims[1] as number;
-    const result: RecommendResult = { items: [], scores: [] };
-    for (let r = 0; r < b; r++) {
-      result.items.push(Array.from(items.subarray(r * kk, (r + 1) * kk), Number));
-      result.scores.push(Array.from(scores.subarray(r * kk, (r + 1) * kk)));
-    }
-    return result;
+    return splitResults(out.items.data as BigInt64Array, out.scores.data as Float32Array, f.users.length, out.items.dims[1] as number);
   };
 
   return {

@@ -2,10 +2,11 @@
  * Recommendations in the browser on onnxruntime-web's WASM backend. The .wasm files come from our own origin
  * (`wasmPaths`, never a CDN); threads need the page to be cross-origin isolated (COOP/COEP headers).
  * The page maps the bare imports with an import map: onnxruntime-web/wasm → /ort/ort.wasm.min.mjs,
- * @derrd/runtime/metadata → /runtime/metadata.js.
+ * @derrd/runtime/metadata → /runtime/metadata.js, @derrd/runtime/feeds → /runtime/feeds.js.
  */
 import * as ort from 'onnxruntime-web/wasm';
 import { readMetadataProps } from '@derrd/runtime/metadata';
+import { buildFeeds, splitResults } from '@derrd/runtime/feeds';
 
 export interface BrowserRecommenderOptions {
   /** where the ORT .wasm/.mjs files are served (same origin) */
@@ -57,28 +58,16 @@ export async function loadRecommender(modelUrl: string, options: BrowserRecommen
   let queue: Promise<unknown> = Promise.resolve();
 
   const recommendDense = async (users: number[], k: number, exclude?: number[][]) => {
-    if (!Number.isInteger(k) || k < 1 || k > numItems) throw new Error(`k must be between 1 and ${numItems}`);
-    for (const u of users) if (!Number.isInteger(u) || u < 0 || u >= numUsers) throw new Error(`user ${u} outside 0..${numUsers - 1}`);
-    const width = exclude ? Math.max(0, ...exclude.map((l) => l.length)) : 0;
-    const ex = new BigInt64Array(users.length * width).fill(-1n);
-    exclude?.forEach((list, r) => list.forEach((i, c) => {
-      if (!Number.isInteger(i) || i < 0 || i >= numItems) throw new Error(`excluded item ${i} outside 0..${numItems - 1}`);
-      ex[r * width + c] = BigInt(i);
-    }));
+    const f = buildFeeds(users, k, exclude, { numUsers, numItems });
     const feeds = {
-      user_ids: new ort.Tensor('int64', BigInt64Array.from(users.map(BigInt)), [users.length]),
-      k: new ort.Tensor('int64', BigInt64Array.from([BigInt(k)]), [1]),
-      exclude: new ort.Tensor('int64', ex, [users.length, width]),
+      user_ids: new ort.Tensor('int64', f.users, [users.length]),
+      k: new ort.Tensor('int64', f.k, [1]),
+      exclude: new ort.Tensor('int64', f.exclude, [users.length, f.width]),
     };
     const run = queue.then(() => session.run(feeds));
     queue = run.catch(() => undefined);
     const out = await run;
-    const items = out.items.data as BigInt64Array;
-    const scores = out.scores.data as Float32Array;
-    return {
-      items: users.map((_u, r) => Array.from(items.subarray(r * k, (r + 1) * k), Number)),
-      scores: users.map((_u, r) => Array.from(scores.subarray(r * k, (r + 1) * k))),
-    };
+    return splitResults(out.items.data as BigInt64Array, out.scores.data as Float32Array, users.length, k);
   };
 
   return {

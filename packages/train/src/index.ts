@@ -14,5 +14,5 @@ export { DeTerm, ExpertSet, DE_DEFAULTS, deTemperature, expertHiddenDim, routeEn
 export { RrdTerm, RRD_DEFAULTS, relaxedRankingLoss, sampleRankPositions, type RrdSettings } from './distill/rrd.js';
 export { RdTerm, RD_DEFAULTS, type RdSettings } from './distill/rd.js';
 export { CdTerm, CD_DEFAULTS, type CdSettings } from './distill/cd.js';
-export { computeTeacherRanking, teacherRanking, topIndices, type TeacherRanking } from './distill/teacher-ranking.js';
+export { computeTeacherRanking, teacherRanking, type TeacherRanking } from './distill/teacher-ranking.js';
 export { METHODS, methodDefaults, methodTerms, needsRanking, parseMethod, buildTerms, type MethodName, type MethodSettings, type MethodOverrides } from './distill/methods.js';

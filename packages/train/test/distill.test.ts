@@ -6,8 +6,9 @@ import { join } from 'node:path';
 import { Rng, isTrainPositive } from '@derrd/core';
 import {
   BprMf, DeTerm, ExpertSet, RrdTerm, buildTerms, computeTeacherRanking, deTemperature, initBackend, methodDefaults, relaxedRankingLoss,
-  routeEntities, sampleRankPositions, teacherRanking, tf, topIndices,
+  routeEntities, sampleRankPositions, teacherRanking, tf,
 } from '@derrd/train';
+import { topIndices } from '@derrd/core';
 import { batchOf, distillerConformance, fixture } from './distill-conformance.js';
 import { gradientCheck, maxAbsDiff, tinyDataset } from './helpers.js';
 
