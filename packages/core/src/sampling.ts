@@ -9,22 +9,24 @@ export interface Triples {
 }
 
 /**
- * One epoch of BPR training triples, as the authors' `negative_sampling`: every training pair (u, i) gets one
- * negative j drawn uniformly from all items and re-drawn while j is a training positive of u (validation and test
- * items may be drawn); the triples are then shuffled.
+ * One epoch of training triples, as the authors' `negative_sampling`: every training pair (u, i) gets `negatives`
+ * (their `num_ns`, default 1) negatives j, each drawn uniformly from all items and re-drawn while j is a training
+ * positive of u (validation and test items may be drawn); the triples are then shuffled.
  */
-export function sampleTriples(ds: Pick<Dataset, 'trainIndptr' | 'trainItems' | 'numItems'>, rng: Rng): Triples {
-  const n = ds.trainItems.length;
+export function sampleTriples(ds: Pick<Dataset, 'trainIndptr' | 'trainItems' | 'numItems'>, rng: Rng, negatives = 1): Triples {
+  if (!Number.isInteger(negatives) || negatives < 1) throw new RangeError(`negatives must be a positive integer, got ${negatives}`);
+  const pairs = ds.trainItems.length;
+  const n = pairs * negatives;
   const order = new Int32Array(n);
   for (let k = 0; k < n; k++) order[k] = k;
   rng.shuffle(order);
   const users = new Int32Array(n);
   const pos = new Int32Array(n);
   const neg = new Int32Array(n);
-  const owner = new Int32Array(n);
+  const owner = new Int32Array(pairs);
   for (let u = 0; u + 1 < ds.trainIndptr.length; u++) owner.fill(u, ds.trainIndptr[u], ds.trainIndptr[u + 1]);
   for (let k = 0; k < n; k++) {
-    const row = order[k];
+    const row = order[k] % pairs;
     const u = owner[row];
     users[k] = u;
     pos[k] = ds.trainItems[row];

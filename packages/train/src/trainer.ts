@@ -32,6 +32,8 @@ export interface TrainConfig {
   protocol: 'sampled' | 'full';
   /** model.safetensors holds the epoch with the best validation HR@selectCutoff */
   selectCutoff: number;
+  /** negatives per training positive, re-drawn every epoch (the authors' num_ns) */
+  negatives?: number;
 }
 
 /** The DE-RRD code's recipe (derrd-method.md §1.4). */
@@ -46,6 +48,7 @@ export const TRAIN_DEFAULTS: TrainConfig = {
   patience: 20,
   protocol: 'sampled',
   selectCutoff: 5,
+  negatives: 1,
 };
 
 export type TrainEvent =
@@ -174,7 +177,7 @@ export async function train(options: TrainOptions): Promise<{ card: ModelCard; m
     startEpoch = resumeState.epoch + 1;
   }
 
-  const numTrain = ds.trainItems.length;
+  const numTrain = ds.trainItems.length * (config.negatives ?? 1);
   const batches = Math.ceil(numTrain / config.batchSize);
   emit({ type: 'start', backend, startEpoch, batches, parameters: model.parameterCount(), resumed: resumeState !== null });
 
@@ -210,7 +213,7 @@ export async function train(options: TrainOptions): Promise<{ card: ModelCard; m
   for (let epoch = startEpoch; epoch < config.maxEpochs && status !== 'early-stopped'; epoch++) {
     const epochStart = performance.now();
     const rng = new Rng(config.seed).fork(1000 + epoch);
-    const triples = sampleTriples(ds, rng);
+    const triples = sampleTriples(ds, rng, config.negatives ?? 1);
     terms.forEach((term, k) => term.onEpochStart?.(epoch, rng.fork(100 + k)));
     let lossSum = 0;
     const termSums: Record<string, number> = { base: 0 };
@@ -309,6 +312,7 @@ export async function evaluateModel(model: RecModel, ds: Dataset, protocol: 'sam
 function validateConfig(c: TrainConfig): void {
   const positiveInt = ['dim', 'maxEpochs', 'batchSize', 'patience', 'selectCutoff'] as const;
   for (const k of positiveInt) if (!Number.isInteger(c[k]) || c[k] < 1) throw new InputError(`${k} must be a positive integer, got ${c[k]}`);
+  if (c.negatives !== undefined && (!Number.isInteger(c.negatives) || c.negatives < 1)) throw new InputError(`negatives must be a positive integer, got ${c.negatives}`);
   if (!(c.lr > 0)) throw new InputError(`lr must be > 0, got ${c.lr}`);
   if (!(c.weightDecay >= 0)) throw new InputError(`weightDecay must be >= 0, got ${c.weightDecay}`);
   if (c.protocol !== 'sampled' && c.protocol !== 'full') throw new InputError(`protocol must be sampled|full, got ${c.protocol}`);

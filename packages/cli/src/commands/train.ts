@@ -56,6 +56,7 @@ export function addTrainOptions(cmd: Command, defaults: Partial<TrainConfig> = {
     .option('--weight-decay <x>', 'coupled L2 (PyTorch Adam weight_decay)', String(d.weightDecay))
     .option('--patience <n>', 'early stop after this many epochs without validation improvement', String(d.patience))
     .option('--seed <n>', 'seed for initialisation, sampling and shuffling', String(d.seed))
+    .option('--negatives <n>', 'negatives per training positive, re-drawn every epoch (the authors\' num_ns)', String(d.negatives ?? 1))
     .option('--protocol <p>', 'evaluation each epoch: sampled|full', d.protocol)
     .option('--select-cutoff <n>', 'model.safetensors keeps the epoch with the best validation HR@N', String(d.selectCutoff))
     .option('--backend <name>', `tfjs backend: ${BACKENDS.join('|')}`, 'auto')
@@ -88,6 +89,7 @@ export function parseTrainConfig(opts: Record<string, unknown>, cmd: Command, mo
     weightDecay: pick('weightDecay', 'weightDecay', (v) => parseNumber('--weight-decay', v)),
     patience: pick('patience', 'patience', (v) => parseInteger('--patience', v, 1)),
     seed: pick('seed', 'seed', (v) => parseInteger('--seed', v)),
+    negatives: pick('negatives', 'negatives', (v) => parseInteger('--negatives', v, 1)),
     protocol: pick('protocol', 'protocol', (v) => parseChoice('--protocol', v, ['sampled', 'full'] as const)),
     selectCutoff: pick('selectCutoff', 'selectCutoff', (v) => parseInteger('--select-cutoff', v, 1)),
   };
