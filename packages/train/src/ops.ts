@@ -67,3 +67,12 @@ export function segmentSum(x: Tensor, ids: Tensor, segments: number): Tensor {
     };
   })(x, ids);
 }
+
+/** x with a zero gradient (tfjs has no stopGradient): for shifts that cancel out mathematically, like a row max. */
+export function detach(x: Tensor): Tensor {
+  const fn = (v: Tensor, save: tf.GradSaveFunc) => {
+    void save;
+    return { value: tf.clone(v), gradFunc: (dy: Tensor) => [tf.zerosLike(dy)] };
+  };
+  return (tf.customGrad(fn as unknown as Parameters<typeof tf.customGrad>[0]) as unknown as (t: Tensor) => Tensor)(x);
+}

@@ -6,7 +6,8 @@
  * Loss on the batch's unique users, summed: Σ_k [ −a_k + log( Σ_{l≥k} e^{a_l} + Σ_j e^{b_j} ) ], a = student scores of
  * the interesting items in teacher order, b = of the uninteresting ones — computed with the row max subtracted.
  */
-import { Rng, isTrainPositive, type Dataset } from '@derrd/core';
+import { Rng, isTrainPositive, topIndices, type Dataset } from '@derrd/core';
+import { detach } from '../ops.js';
 import { tf, type Scalar, type Tensor, type Variable } from '../tf.js';
 import type { RecModel } from '../models/model.js';
 import type { Batch, LossTerm } from '../terms.js';
@@ -35,16 +36,16 @@ export const RRD_DEFAULTS: RrdSettings = { lambda: 1e-3, interesting: 40, uninte
  */
 export function sampleRankPositions(rng: Rng, n: number, k: number, temperature: number, available = n): Int32Array {
   const m = Math.min(available, n);
-  const keys = new Float64Array(m);
+  const keys = new Float32Array(m);
   for (let r = 0; r < m; r++) keys[r] = -(r + 1) / temperature + rng.gumbel();
-  const order = Array.from({ length: m }, (_v, r) => r).sort((a, b) => keys[b] - keys[a]);
-  return Int32Array.from(order.slice(0, Math.min(k, m))).sort();
+  return Int32Array.from(topIndices(keys, Math.min(k, m))).sort();
 }
 
 /** The relaxed Plackett-Luce loss of each row: a [B, K] in teacher order, b [B, L]; returns [B]. */
 export function relaxedRankingLoss(a: Tensor, b: Tensor): Tensor {
   return tf.tidy(() => {
-    const rowMax = tf.max(tf.concat([a, b], 1), 1, true);
+    // the shift cancels in the loss, so its gradient is zero: detach it rather than differentiate max
+    const rowMax = detach(tf.max(tf.concat([a, b], 1), 1, true));
     const ea = tf.exp(tf.sub(a, rowMax));
     const eb = tf.sum(tf.exp(tf.sub(b, rowMax)), 1, true);
     const denom = tf.add(tf.cumsum(ea, 1, false, true), eb);
