@@ -8,10 +8,7 @@
 import { existsSync, mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { loadDataset, prepareFromSplit, readCard, readSplitDir, round4, saveDataset, sha256File, writeFileAtomic, type ModelCard } from '@derrd/core';
-import {
-  TRAIN_DEFAULTS, buildTerms, initBackend, loadCheckpoint, methodDefaults, methodTerms, needsRanking, teacherRanking, train,
-  type MethodName, type ModelKind,
-} from '@derrd/train';
+import { TRAIN_DEFAULTS, initBackend, loadCheckpoint, methodDefaults, prepareDistillation, train, type MethodName, type ModelKind } from '@derrd/train';
 
 const root = resolve(import.meta.dirname, '..');
 const arg = (name: string, fallback: string) => { const k = process.argv.indexOf(`--${name}`); return k > 0 ? process.argv[k + 1] : fallback; };
@@ -39,18 +36,13 @@ async function run(name: string, out: string, dim: number, method: MethodName | 
   const resume = existsSync(join(out, 'resume.safetensors'));
   console.error(`${name}: ${resume ? 'resuming' : 'training'} in ${out}`);
   const config = { ...TRAIN_DEFAULTS, model: base, dim };
-  let buildTermsFn;
-  let methodInfo;
+  let setup;
   if (method) {
     const teacherDir = join(dir, `cu-${base}-teacher`);
-    const teacher = loadCheckpoint(teacherDir, ds);
-    const settings = methodDefaults(base, method);
-    const ranking = needsRanking(method) ? teacherRanking(teacherDir, teacher.model, teacher.weightsSha256, ds, settings.rrd.topN).ranking : null;
-    buildTermsFn = (student: Parameters<typeof buildTerms>[0]['student']) => buildTerms({ method, student, teacher: teacher.model, dataset: ds, ranking, settings, seed: config.seed });
-    methodInfo = { name: method, settings: Object.fromEntries(methodTerms(method).map((t) => [t, settings[t]])), teacher: { path: teacherDir, kind: base, dim: dims.teacher, weightsSha256: teacher.weightsSha256 } };
+    setup = prepareDistillation({ teacherDir, teacher: loadCheckpoint(teacherDir, ds), dataset: ds, method, settings: methodDefaults(base, method), seed: config.seed });
   }
   const r = await train({
-    dataset: ds, datasetPath: dataDir, config, out, backend: backend.name, resume, force: !resume, buildTerms: buildTermsFn, method: methodInfo,
+    dataset: ds, datasetPath: dataDir, config, out, backend: backend.name, resume, force: !resume, buildTerms: setup?.buildTerms, method: setup?.method,
     onEvent: (e) => { if (e.type === 'epoch' && e.record.epoch % 10 === 0) console.error(`  ${name} epoch ${e.record.epoch} test H@5 ${e.record.test['HR@5'].toFixed(4)} (${e.record.trainSeconds.toFixed(1)} s)`); },
   });
   r.model.dispose();

@@ -132,6 +132,11 @@ export class ModelSelector {
     return out;
   }
 
+  /** Best validation HR@N so far (-Infinity before any update). */
+  bestValidHr(n: number): number {
+    return this.best.get(n)?.validHr ?? -Infinity;
+  }
+
   bestEpochs(): Record<string, number> {
     const out: Record<string, number> = {};
     for (const n of this.cutoffs) {

@@ -16,3 +16,4 @@ export { RdTerm, RD_DEFAULTS, type RdSettings } from './distill/rd.js';
 export { CdTerm, CD_DEFAULTS, type CdSettings } from './distill/cd.js';
 export { computeTeacherRanking, teacherRanking, type TeacherRanking } from './distill/teacher-ranking.js';
 export { METHODS, methodDefaults, methodTerms, needsRanking, parseMethod, buildTerms, type MethodName, type MethodSettings, type MethodOverrides } from './distill/methods.js';
+export { prepareDistillation, type DistillationSetup, type DistillationOptions } from './distill/setup.js';

@@ -266,7 +266,7 @@ export async function train(options: TrainOptions): Promise<{ card: ModelCard; m
     const evalSeconds = (performance.now() - evalStart) / 1000;
     const record: EpochRecord = { epoch, loss: lossSum, terms: termSums, valid: result.valid, test: result.test, trainSeconds, evalSeconds };
     history.push(record);
-    const previousBest = selector.toJSON().best.find(([n]) => n === config.selectCutoff)?.[1].validHr ?? -Infinity;
+    const previousBest = selector.bestValidHr(config.selectCutoff);
     const improved = selector.update(epoch, result);
     sinceImproved = improved ? 0 : sinceImproved + 1;
     const savedNow = result.valid[`HR@${config.selectCutoff}`] > previousBest;

@@ -1,9 +1,7 @@
-import { resolve } from 'node:path';
 import type { Command } from 'commander';
 import { InputError, loadDataset } from '@derrd/core';
 import {
-  BACKENDS, DeTerm, METHODS, buildTerms, initBackend, loadCheckpoint, methodDefaults, methodTerms, needsRanking, parseMethod, teacherRanking,
-  type BackendRequest, type MethodSettings,
+  BACKENDS, METHODS, initBackend, loadCheckpoint, methodDefaults, parseMethod, prepareDistillation, type BackendRequest, type MethodSettings,
 } from '@derrd/train';
 import { info, parseChoice, parseInteger, parseNumber } from '../output.js';
 import { Progress } from '../progress.js';
@@ -60,29 +58,21 @@ export function registerDistillCommand(program: Command): void {
       if (settings.rrd.interesting > settings.rrd.topN) throw new InputError(`--rrd-k ${settings.rrd.interesting} exceeds --rrd-top-n ${settings.rrd.topN}`);
       if (settings.rrd.topN >= dataset.numItems) throw new InputError(`--rrd-top-n ${settings.rrd.topN} must be below the number of items (${dataset.numItems})`);
 
-      let ranking = null;
-      if (needsRanking(method)) {
-        const started = performance.now();
-        const bar = new Progress('teacher ranking', dataset.numUsers);
-        const result = teacherRanking(teacherDir, teacher.model, teacher.weightsSha256, dataset, settings.rrd.topN, (done) => bar.update(done));
-        bar.done();
-        ranking = result.ranking;
-        info(`teacher top-${settings.rrd.topN} ranking ${result.cached ? 'reused from cache' : `computed in ${((performance.now() - started) / 1000).toFixed(1)} s and cached`} (${teacherDir})`);
-      }
-      const used = methodTerms(method);
-      const recorded: Record<string, unknown> = {};
-      for (const t of used) recorded[t] = settings[t];
-      const method_ = {
-        name: method,
-        settings: recorded,
-        teacher: { path: resolve(teacherDir), kind: teacher.card.model.kind, dim: teacher.card.model.dim, weightsSha256: teacher.weightsSha256 },
-      };
+      const bar = new Progress('teacher ranking', dataset.numUsers);
+      const setup = prepareDistillation({
+        teacherDir, teacher, dataset, method, settings, seed: config.seed,
+        onRankingProgress: (done) => bar.update(done),
+        onRanking: (r) => {
+          bar.done();
+          info(`teacher top-${r.topN} ranking ${r.cached ? 'reused from cache' : `computed in ${r.seconds.toFixed(1)} s and cached`} (${teacherDir})`);
+        },
+      });
       await runTraining(opts, config, {
         label: `distill ${method} ${config.model} d=${config.dim}`,
         dataset,
-        method: method_,
-        buildTerms: (studentModel) => buildTerms({ method, student: studentModel, teacher: teacher.model, dataset, ranking, settings, seed: config.seed }),
-        describe: (terms) => terms.filter((t): t is DeTerm => t instanceof DeTerm).map((t) => `τ=${t.temperature.toPrecision(3)}${t.settings_.mode === 'sparse' ? ` experts/entity ${t.lastExpertsPerEntity.toFixed(2)}` : ''}`).join(' '),
+        method: setup.method,
+        buildTerms: setup.buildTerms,
+        describe: setup.describe,
       });
     });
 }

@@ -13,8 +13,8 @@ import {
 import { exportCheckpoint } from '@derrd/export';
 import { createRecommender, type Provider } from '@derrd/runtime';
 import {
-  DeTerm, TRAIN_DEFAULTS, buildTerms, initBackend, loadCheckpoint, methodDefaults, methodTerms, needsRanking, parseMethod, teacherRanking, train,
-  type MethodName, type MethodSettings, type TrainConfig, DERRD_VERSION,
+  TRAIN_DEFAULTS, initBackend, loadCheckpoint, methodDefaults, parseMethod, prepareDistillation, train,
+  type MethodSettings, type TrainConfig, DERRD_VERSION,
 } from '@derrd/train';
 import { emit, info } from '../output.js';
 import { renderReportHtml, type Report, type ReportModel } from '../report.js';
@@ -148,17 +148,12 @@ export function registerPipelineCommand(program: Command): void {
       const teacher = loadCheckpoint(dirs.teacher, ds);
       const settings: MethodSettings = methodDefaults(teacherConfig.model, method);
       for (const [k, v] of Object.entries(config.methodSettings)) Object.assign(settings[k as keyof MethodSettings], v);
-      const recorded = Object.fromEntries(methodTerms(method).map((t) => [t, settings[t]]));
-      let terms: ReturnType<typeof buildTerms> = [];
+      const setup = prepareDistillation({ teacherDir: dirs.teacher, teacher, dataset: ds, method, settings, seed: distillConfig.seed });
       await trainStep(method, dirs.distilled, distillConfig, {
-        key: { teacher: teacher.weightsSha256, method, recorded },
-        method: { name: method, settings: recorded, teacher: { path: dirs.teacher, kind: teacher.card.model.kind, dim: teacher.card.model.dim, weightsSha256: teacher.weightsSha256 } },
-        terms: (student) => {
-          const ranking = needsRanking(method as MethodName) ? teacherRanking(dirs.teacher, teacher.model, teacher.weightsSha256, ds, settings.rrd.topN).ranking : null;
-          terms = buildTerms({ method: method as MethodName, student, teacher: teacher.model, dataset: ds, ranking, settings, seed: distillConfig.seed });
-          return terms;
-        },
-        describe: () => terms.filter((t): t is DeTerm => t instanceof DeTerm).map((t) => `τ=${t.temperature.toPrecision(3)}`).join(' '),
+        key: { teacher: teacher.weightsSha256, method, recorded: setup.method.settings },
+        method: setup.method,
+        terms: setup.buildTerms,
+        describe: setup.describe,
       });
       teacher.model.dispose();
 
@@ -211,7 +206,7 @@ export function registerPipelineCommand(program: Command): void {
           history: cards[k].history.map((h) => ({ epoch: h.epoch, loss: h.loss, valid: h.valid, test: h.test, trainSeconds: h.trainSeconds, evalSeconds: h.evalSeconds })),
           wallSeconds: cards[k].wallSeconds, latency: latency[name],
         })),
-        settings: { teacher: teacherConfig, student: studentConfig, distill: distillConfig, method, methodSettings: recorded, latency: config.latency, backend: backend.name },
+        settings: { teacher: teacherConfig, student: studentConfig, distill: distillConfig, method, methodSettings: setup.method.settings, latency: config.latency, backend: backend.name },
         versions: { derrd: DERRD_VERSION, node: process.version, tfjs: backend.tfjsVersion, onnxruntime: '1.30.0' },
         seconds: { ...seconds, total: (performance.now() - started) / 1000 },
       };

@@ -101,18 +101,17 @@ export interface RunTrainingExtra {
   dataset?: ReturnType<typeof loadDataset>;
   buildTerms?: (model: RecModel) => LossTerm[];
   /** per-epoch status of the terms (τ, experts per entity) */
-  describe?: (terms: LossTerm[]) => string;
+  describe?: () => string;
 }
 
 export async function runTraining(opts: Record<string, unknown>, config: TrainConfig, extra: RunTrainingExtra): Promise<ModelCard> {
   const dataset = extra.dataset ?? loadDataset(String(opts.data));
-  let terms: LossTerm[] = [];
   const { card, model } = await train({
     dataset, datasetPath: resolve(String(opts.data)), config, out: String(opts.out),
     backend: parseChoice('--backend', String(opts.backend), BACKENDS) as BackendRequest,
     resume: Boolean(opts.resume), force: Boolean(opts.force), method: extra.method,
-    buildTerms: extra.buildTerms ? (m) => (terms = extra.buildTerms!(m)) : undefined,
-    onEvent: trainReporter(extra.label, extra.describe ? () => extra.describe!(terms) : undefined),
+    buildTerms: extra.buildTerms,
+    onEvent: trainReporter(extra.label, extra.describe),
   });
   model.dispose();
   emit({ json: Boolean(opts.json) }, card, () => cardSummary(card));
