@@ -47,4 +47,21 @@ test('derrd pipeline: data → teacher → student → DE-RRD → export → lat
   assert.match(changed.stderr, /\[teacher\] up to date, skipped/);
   assert.match(changed.stderr, /\[student\] running/);
   assert.match(changed.stderr, /\[de-rrd\] running/);
+
+  // finished checkpoints can stand in for training (a teacher trained elsewhere, or by bench:reproduce)
+  const reusedOut = join(dir, 'reused');
+  const reuseArgs = ['--teacher', join(out, 'teacher'), '--student', join(out, 'student'), '--distilled', join(out, 'de-rrd')];
+  const reuse = derrd(['pipeline', '--data', join(out, 'data'), '--config', configPath, '--out', reusedOut, ...reuseArgs, '--json'], { timeoutMs: 300_000 });
+  assert.equal(reuse.status, 0, reuse.stderr);
+  for (const step of ['teacher', 'student', 'de-rrd']) assert.match(reuse.stderr, new RegExp(`\\[${step}\\] using the finished checkpoint`));
+  const reusedReport = JSON.parse(reuse.stdout);
+  const original = JSON.parse(readFileSync(join(out, 'report.json'), 'utf8'));
+  assert.deepEqual(reusedReport.models.map((m: { test: unknown }) => m.test), original.models.map((m: { test: unknown }) => m.test));
+  assert.equal(reusedReport.models[1].dim, 6);
+  const wrongMethod = derrd(['pipeline', '--data', join(out, 'data'), '--config', configPath, '--out', reusedOut, '--teacher', join(out, 'teacher'), '--distilled', join(out, 'student')]);
+  assert.notEqual(wrongMethod.status, 0);
+  assert.match(wrongMethod.stderr, /was trained with method none, not de-rrd/);
+  const otherData = derrd(['pipeline', '--config', configPath, '--out', join(dir, 'other'), '--teacher', join(out, 'teacher')]);
+  assert.notEqual(otherData.status, 0);
+  assert.match(otherData.stderr, /--teacher: the checkpoint in .* was trained on another data set/);
 });

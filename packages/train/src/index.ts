@@ -1,4 +1,4 @@
-export { tf } from './tf.js';
+export { tf, type Tensor, type Scalar, type Variable } from './tf.js';
 export { initBackend, currentBackend, BACKENDS, TENSORFLOW_INSTALL_HINT, type BackendInfo, type BackendName, type BackendRequest } from './backend.js';
 export { registerKernels, adamUpdate, scatterAddRows, type AdamAttrs } from './kernels.js';
 export { AdamL2, ADAM_DEFAULTS, type AdamConfig } from './optimizer.js';
@@ -10,7 +10,8 @@ export { createModel, MODEL_KINDS } from './models/registry.js';
 export { train, evaluateModel, TRAIN_DEFAULTS, TrainingError, DERRD_VERSION, type TrainConfig, type TrainEvent, type TrainOptions } from './trainer.js';
 export { loadCheckpoint, type LoadedCheckpoint } from './checkpoint.js';
 export type { Batch, LossTerm } from './terms.js';
-export { DeTerm, ExpertSet, DE_DEFAULTS, deTemperature, expertHiddenDim, routeEntities, type DeSettings } from './distill/de.js';
+export { DeTerm, ExpertSet, DE_DEFAULTS, deTemperature, expertHiddenDim, routeEntities, setDeKernel, type DeSettings } from './distill/de.js';
+export { ExpertMixtureKernel, type MixtureInputs, type MixtureGradients } from './distill/expert-kernel.js';
 export { RrdTerm, RRD_DEFAULTS, relaxedRankingLoss, sampleRankPositions, type RrdSettings } from './distill/rrd.js';
 export { RdTerm, RD_DEFAULTS, type RdSettings } from './distill/rd.js';
 export { CdTerm, CD_DEFAULTS, type CdSettings } from './distill/cd.js';

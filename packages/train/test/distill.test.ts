@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { Rng, isTrainPositive } from '@derrd/core';
 import {
   BprMf, DeTerm, ExpertSet, RrdTerm, buildTerms, computeTeacherRanking, deTemperature, initBackend, methodDefaults, relaxedRankingLoss,
-  routeEntities, sampleRankPositions, teacherRanking, tf,
+  routeEntities, sampleRankPositions, setDeKernel, teacherRanking, tf,
 } from '@derrd/train';
 import { topIndices } from '@derrd/core';
 import { batchOf, distillerConformance, fixture } from './distill-conformance.js';
@@ -122,6 +122,41 @@ test('sparse DE routing keeps the smallest top set holding the mass (capped), an
   };
   const exact = loss('exact');
   assert.ok(Math.abs(loss('sparse') - exact) < 1e-3 * exact);
+});
+
+test('the fused SIMD expert kernel equals the tfjs per-expert ops: DE loss and every gradient (odd dims, uneven routing)', async () => {
+  for (const backend of ['wasm', 'cpu'] as const) {
+    await initBackend(backend);
+    const ds = tinyDataset(21, 60, 200);
+    const teacher = new BprMf({ numUsers: ds.numUsers, numItems: ds.numItems, dim: 13 }, 1);
+    for (const v of Object.values(teacher.variables)) v.assign(tf.mul(v, 30));
+    const batch = batchOf(ds, 4);
+    const run = (kernel: 'simd' | 'tfjs') => {
+      setDeKernel(kernel);
+      const student = new BprMf({ numUsers: ds.numUsers, numItems: ds.numItems, dim: 5 }, 2); // h = 9, d_t = 13: SIMD bodies with scalar tails
+      for (const v of Object.values(student.variables)) v.assign(tf.mul(v, 50));
+      const term = new DeTerm(student, teacher, { numExperts: 6, sparseMass: 0.9, sparseMaxExperts: 3 }, 0);
+      term.onEpochStart(2, new Rng(8));
+      const vars = { ...student.variables, ...term.variables() };
+      const { value, grads } = tf.variableGrads(() => term.loss(batch), Object.values(vars));
+      const out = { loss: value.dataSync()[0], experts: term.lastExpertsPerEntity, grads: Object.fromEntries(Object.entries(vars).map(([k, v]) => [k, Array.from(grads[v.name].dataSync())])) };
+      value.dispose();
+      for (const g of Object.values(grads)) g.dispose();
+      term.dispose();
+      student.dispose();
+      return out;
+    };
+    const reference = run('tfjs');
+    const fused = run('simd');
+    setDeKernel('simd');
+    assert.ok(reference.experts > 1 && reference.experts < 3, `routing should be uneven: ${reference.experts} experts per entity`);
+    assert.ok(Math.abs(fused.loss - reference.loss) < 1e-5 * reference.loss, `${backend}: loss ${fused.loss} vs ${reference.loss}`);
+    for (const [k, g] of Object.entries(reference.grads)) {
+      const scale = Math.max(...g.map(Math.abs));
+      assert.ok(scale > 0, `${k}: zero reference gradient`);
+      assert.ok(maxAbsDiff(fused.grads[k], g) < 1e-4 * scale, `${backend} ${k}: max diff ${maxAbsDiff(fused.grads[k], g)} of ${scale}`);
+    }
+  }
 });
 
 test('interesting-item sampler: frequencies follow exp(−rank/T); K positions are distinct and ascending', () => {

@@ -5,7 +5,7 @@
  * change and resumes an interrupted training step from its last epoch.
  */
 import { existsSync, readFileSync, statSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import type { Command } from 'commander';
 import {
   InputError, canonicalJson, loadDataset, readCard, sha256, writeFileAtomic, type Dataset, type ModelCard, type PrepareOptions,
@@ -32,6 +32,11 @@ export interface PipelineConfig {
   methodSettings: { [K in keyof MethodSettings]?: Partial<MethodSettings[K]> };
   distill: Partial<TrainConfig>;
   latency: { repsB1: number; repsB64: number; threads: number; providers: Provider[] };
+  /**
+   * finished checkpoints to use instead of training a role (e.g. a teacher trained elsewhere or by bench:reproduce);
+   * each must be trained on the same prepared data set, and a distilled one from the teacher in use with the method
+   */
+  reuse: { teacher?: string; student?: string; distilled?: string };
 }
 
 /** The embedded demo: small models and a faster schedule so the whole job takes minutes on 2 cores. */
@@ -44,6 +49,7 @@ export const DEMO_CONFIG: PipelineConfig = {
   // DE is the expensive term (tfjs op overhead per expert): the demo distils for at most 30 epochs
   distill: { maxEpochs: 30 },
   latency: { repsB1: 500, repsB64: 50, threads: 2, providers: ['cpu', 'wasm'] },
+  reuse: {},
 };
 
 /** The paper's recipe, for real data (e.g. CiteULike): hours on 2 cores. */
@@ -55,6 +61,7 @@ export const PAPER_CONFIG: PipelineConfig = {
   methodSettings: {},
   distill: {},
   latency: { repsB1: 1000, repsB64: 100, threads: 2, providers: ['cpu', 'wasm'] },
+  reuse: {},
 };
 
 interface StepState { key: string; startedAt: string; finishedAt: string | null }
@@ -68,6 +75,7 @@ function mergeConfig(base: PipelineConfig, file: Partial<PipelineConfig>): Pipel
     methodSettings: { ...base.methodSettings, ...file.methodSettings },
     distill: { ...base.distill, ...file.distill },
     latency: { ...base.latency, ...file.latency },
+    reuse: { ...base.reuse, ...file.reuse },
   };
 }
 
@@ -79,14 +87,24 @@ export function registerPipelineCommand(program: Command): void {
     .option('--config <file>', 'JSON with any of: prepare, teacher, student, method, methodSettings, distill, latency (default: a fast demo config without --data, the paper recipe with it)')
     .option('-o, --out <dir>', 'output directory', 'runs/pipeline')
     .option('--backend <name>', 'tfjs backend for training', 'auto')
+    .option('--teacher <dir>', 'use this finished checkpoint as the teacher instead of training one (same prepared data set)')
+    .option('--student <dir>', 'use this finished checkpoint as the undistilled student')
+    .option('--distilled <dir>', 'use this finished checkpoint as the distilled student (distilled from the teacher in use with the method)')
     .option('--json', 'print report.json to stdout', false)
-    .action(async (opts: { data?: string; config?: string; out: string; backend: string; json: boolean }) => {
+    .action(async (opts: { data?: string; config?: string; out: string; backend: string; json: boolean; teacher?: string; student?: string; distilled?: string }) => {
       const started = performance.now();
       const out = resolve(opts.out);
       let fileConfig: Partial<PipelineConfig> = {};
       if (opts.config) {
         if (!existsSync(opts.config)) throw new InputError('config file not found', { file: opts.config });
         try { fileConfig = JSON.parse(readFileSync(opts.config, 'utf8')) as Partial<PipelineConfig>; } catch (err) { throw new InputError(`config is not valid JSON (${(err as Error).message})`, { file: opts.config }); }
+      }
+      // paths in a config file are relative to the file; flags are relative to the working directory
+      for (const role of ['teacher', 'student', 'distilled'] as const) {
+        const fromFile = fileConfig.reuse?.[role];
+        if (fromFile !== undefined && typeof fromFile !== 'string') throw new InputError(`config reuse.${role} must be a directory path`, { file: opts.config });
+        if (fromFile && opts.config) fileConfig.reuse![role] = resolve(dirname(resolve(opts.config)), fromFile);
+        if (opts[role]) fileConfig.reuse = { ...fileConfig.reuse, [role]: resolve(opts[role]) };
       }
       const config = mergeConfig(opts.data ? PAPER_CONFIG : DEMO_CONFIG, fileConfig);
       const method = parseMethod(config.method);
@@ -128,12 +146,25 @@ export function registerPipelineCommand(program: Command): void {
       const backend = await initBackend(opts.backend as 'auto');
 
       // 2-4. teacher, student, distilled student
-      const teacherConfig: TrainConfig = { ...TRAIN_DEFAULTS, ...config.teacher } as TrainConfig;
-      const studentConfig: TrainConfig = { ...teacherConfig, ...config.student } as TrainConfig;
-      const distillConfig: TrainConfig = { ...studentConfig, ...config.distill } as TrainConfig;
-      const dirs = { teacher: join(out, 'teacher'), student: join(out, 'student'), distilled: join(out, method) };
       const finished = (dir: string) => existsSync(join(dir, 'card.json')) && ['early-stopped', 'max-epochs'].includes(readCard(dir).status);
+      const reused: Partial<Record<'teacher' | 'student' | 'distilled', ModelCard>> = {};
+      for (const role of ['teacher', 'student', 'distilled'] as const) {
+        const dir = config.reuse[role];
+        if (dir) reused[role] = reusableCard(role, dir, ds, dataDir);
+      }
+      const teacherConfig: TrainConfig = { ...TRAIN_DEFAULTS, ...(reused.teacher?.config ?? config.teacher) } as TrainConfig;
+      const studentConfig: TrainConfig = reused.student ? { ...TRAIN_DEFAULTS, ...reused.student.config } : { ...teacherConfig, ...config.student } as TrainConfig;
+      const distillConfig: TrainConfig = reused.distilled ? { ...TRAIN_DEFAULTS, ...reused.distilled.config } : { ...studentConfig, ...config.distill } as TrainConfig;
+      const dirs = {
+        teacher: config.reuse.teacher ?? join(out, 'teacher'),
+        student: config.reuse.student ?? join(out, 'student'),
+        distilled: config.reuse.distilled ?? join(out, method),
+      };
       const trainStep = async (name: string, dir: string, cfg: TrainConfig, extra: { key?: unknown; terms?: Parameters<typeof train>[0]['buildTerms']; method?: ModelCard['method']; describe?: () => string } = {}) => {
+        if (Object.values(config.reuse).includes(dir)) {
+          info(`[${name}] using the finished checkpoint in ${dir}`);
+          return;
+        }
         const inputs = { dataset: ds.manifest.hash, config: cfg, extra: extra.key ?? null };
         await step(name, inputs, () => finished(dir), async (sameInputs) => {
           // an interrupted run of the same step with the same inputs resumes from its last epoch; otherwise start over
@@ -149,6 +180,11 @@ export function registerPipelineCommand(program: Command): void {
       const settings: MethodSettings = methodDefaults(teacherConfig.model, method);
       for (const [k, v] of Object.entries(config.methodSettings)) Object.assign(settings[k as keyof MethodSettings], v);
       const setup = prepareDistillation({ teacherDir: dirs.teacher, teacher, dataset: ds, method, settings, seed: distillConfig.seed });
+      if (reused.distilled) {
+        const m = reused.distilled.method;
+        if (m.name !== method) throw new InputError(`--distilled ${dirs.distilled} was trained with method ${m.name}, not ${method} (set "method" in the config)`);
+        if (m.teacher?.weightsSha256 !== teacher.weightsSha256) throw new InputError(`--distilled ${dirs.distilled} was distilled from another teacher (weights sha256 ${m.teacher?.weightsSha256 ?? 'none'}, the teacher in use has ${teacher.weightsSha256})`);
+      }
       await trainStep(method, dirs.distilled, distillConfig, {
         key: { teacher: teacher.weightsSha256, method, recorded: setup.method.settings },
         method: setup.method,
@@ -206,7 +242,7 @@ export function registerPipelineCommand(program: Command): void {
           history: cards[k].history.map((h) => ({ epoch: h.epoch, loss: h.loss, valid: h.valid, test: h.test, trainSeconds: h.trainSeconds, evalSeconds: h.evalSeconds })),
           wallSeconds: cards[k].wallSeconds, latency: latency[name],
         })),
-        settings: { teacher: teacherConfig, student: studentConfig, distill: distillConfig, method, methodSettings: setup.method.settings, latency: config.latency, backend: backend.name },
+        settings: { teacher: teacherConfig, student: studentConfig, distill: distillConfig, method, methodSettings: reused.distilled?.method.settings ?? setup.method.settings, reused: config.reuse, latency: config.latency, backend: backend.name },
         versions: { derrd: DERRD_VERSION, node: process.version, tfjs: backend.tfjsVersion, onnxruntime: '1.30.0' },
         seconds: { ...seconds, total: (performance.now() - started) / 1000 },
       };
@@ -215,4 +251,14 @@ export function registerPipelineCommand(program: Command): void {
       const rows = report.models.map((m) => `${m.name.padEnd(10)} HR@5 ${(m.test['HR@5'] ?? NaN).toFixed(4)}  NDCG@10 ${(m.test['NDCG@10'] ?? NaN).toFixed(4)}  ${(m.onnxBytes / 1e6).toFixed(2)} MB  B=1 p50 ${m.latency.find((l) => l.provider === 'cpu' && l.batch === 1)?.p50Us.toFixed(0)} µs`);
       emit({ json: opts.json }, report, () => [`report: ${join(out, 'report.html')} (and report.json) in ${report.seconds.total.toFixed(1)} s`, ...rows].join('\n'));
     });
+}
+
+/** The card of a finished checkpoint the pipeline may use in place of training `role`, or a clear error. */
+function reusableCard(role: string, dir: string, ds: Dataset, dataDir: string): ModelCard {
+  if (!existsSync(join(dir, 'card.json'))) throw new InputError(`--${role}: no model card (card.json) in ${dir}`, { file: join(dir, 'card.json') });
+  const card = readCard(dir);
+  if (!['early-stopped', 'max-epochs'].includes(card.status)) throw new InputError(`--${role}: the checkpoint in ${dir} has not finished training (status ${card.status}); finish it with \`derrd train --resume\` first`, { file: join(dir, 'card.json') });
+  if (card.dataset.hash !== ds.manifest.hash) throw new InputError(`--${role}: the checkpoint in ${dir} was trained on another data set (hash ${card.dataset.hash.slice(0, 12)}…), not ${dataDir} (${ds.manifest.hash.slice(0, 12)}…)`, { file: join(dir, 'card.json') });
+  if (!card.weights || !existsSync(join(dir, card.weights.file))) throw new InputError(`--${role}: the checkpoint in ${dir} has no saved weights`, { file: join(dir, 'card.json') });
+  return card;
 }

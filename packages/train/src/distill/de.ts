@@ -17,6 +17,7 @@ import { tf, type Scalar, type Tensor, type Variable } from '../tf.js';
 import { embeddingLookup, matMul, segmentSum } from '../ops.js';
 import { uniformInit, type RecModel, type Representation } from '../models/model.js';
 import type { Batch, LossTerm } from '../terms.js';
+import { ExpertMixtureKernel } from './expert-kernel.js';
 
 export interface DeSettings {
   /** λ_DE */
@@ -138,6 +139,11 @@ export class ExpertSet {
         pairExpert.push(k);
       }
     }
+    const weight = tf.gather(tf.reshape(s, [e * m]), tf.tensor1d(pairRows, 'int32'));
+    if (deKernel === 'simd') {
+      this.kernel ??= ExpertMixtureKernel.create(m, ds, h, dt) ?? undefined;
+      if (this.kernel) return this.mixture(hs, weight, Int32Array.from(entityRows), Int32Array.from(pairExpert), e);
+    }
     const w1s = tf.split(this.w1, m, 0);
     const b1s = tf.split(this.b1, m, 0);
     const w2s = tf.split(this.w2, m, 0);
@@ -149,24 +155,60 @@ export class ExpertSet {
       return matMul(hidden, tf.reshape(w2s[k], [h, dt]));
     });
     const out = tf.add(outs.length === 1 ? outs[0] : tf.concat(outs, 0), tf.gather(this.b2, tf.tensor1d(pairExpert, 'int32')));
-    const weight = tf.gather(tf.reshape(s, [e * m]), tf.tensor1d(pairRows, 'int32'));
     return segmentSum(tf.mul(out, tf.reshape(weight, [pairRows.length, 1])), entityIdx, e);
+  }
+
+  private kernel: ExpertMixtureKernel | undefined;
+
+  /** The routed mixture through the fused SIMD kernel, as one differentiable op of (hs, pair weights, parameters). */
+  private mixture(hs: Tensor, weight: Tensor, pairEntity: Int32Array, pairExpert: Int32Array, numEntities: number): Tensor {
+    const kernel = this.kernel!;
+    const { m, ds, h, dt } = this;
+    const op = tf.customGrad(((x: Tensor, w: Tensor, w1: Tensor, b1: Tensor, w2: Tensor, b2: Tensor) => {
+      const data = (t: Tensor) => t.dataSync() as Float32Array;
+      const recon = kernel.forward({ hs: data(x), w1: data(w1), b1: data(b1), w2: data(w2), b2: data(b2), pairEntity, pairExpert, pairWeight: data(w), numEntities });
+      return {
+        value: tf.tensor2d(recon, [numEntities, dt]),
+        gradFunc: (dy: Tensor) => {
+          const g = kernel.backward(dy.dataSync() as Float32Array);
+          return [
+            tf.tensor2d(g.hs, [numEntities, ds]), tf.tensor1d(g.pairWeight), tf.tensor3d(g.w1, [m, ds, h]), tf.tensor2d(g.b1, [m, h]),
+            tf.tensor3d(g.w2, [m, h, dt]), tf.tensor2d(g.b2, [m, dt]),
+          ];
+        },
+      };
+    }) as unknown as Parameters<typeof tf.customGrad>[0]) as unknown as (...t: Tensor[]) => Tensor;
+    return op(hs, weight, this.w1, this.b1, this.w2, this.b2);
   }
 }
 
 let uid = 0;
 
+/**
+ * How sparse mode runs the routed experts: 'simd' (default) through the fused WebAssembly kernel, 'tfjs' as tfjs ops
+ * per expert (the reference the kernel is tested against). Both compute the same sums; DERRD_DE_KERNEL=tfjs selects
+ * the latter for a whole process.
+ */
+let deKernel: 'simd' | 'tfjs' = process.env.DERRD_DE_KERNEL === 'tfjs' ? 'tfjs' : 'simd';
+export function setDeKernel(kind: 'simd' | 'tfjs'): void {
+  deKernel = kind;
+}
+
 /** Rows routed to each expert: per entity the smallest top set holding `mass` of its weight, at most `maxExperts`. */
 export function routeEntities(weights: Float32Array, numEntities: number, numExperts: number, mass: number, maxExperts: number): number[][] {
   const kept: number[][] = Array.from({ length: numExperts }, () => []);
-  const order = Array.from({ length: numExperts }, (_v, k) => k);
+  const taken = new Uint8Array(numExperts);
   for (let e = 0; e < numEntities; e++) {
-    const row = weights.subarray(e * numExperts, (e + 1) * numExperts);
-    order.sort((a, b) => row[b] - row[a] || a - b);
+    const base = e * numExperts;
+    taken.fill(0);
     let total = 0;
+    // repeated arg-max (ties to the lower expert): at low τ one pass finds the single expert holding the mass
     for (let r = 0; r < Math.min(maxExperts, numExperts); r++) {
-      kept[order[r]].push(e);
-      total += row[order[r]];
+      let best = -1;
+      for (let k = 0; k < numExperts; k++) if (!taken[k] && (best < 0 || weights[base + k] > weights[base + best])) best = k;
+      taken[best] = 1;
+      kept[best].push(e);
+      total += weights[base + best];
       if (total >= mass) break;
     }
   }

@@ -8,53 +8,7 @@
  *   gk = g + wd·p;  mk = b1·m + (1−b1)·gk;  vk = b2·v + (1−b2)·gk²;  p' = p − stepSize·mk / (√vk·invSqrtBc2 + eps)
  */
 
-const I32 = 0x7f;
-const F32 = 0x7d;
-const V128 = 0x7b;
-
-function uleb(n: number): number[] {
-  const out: number[] = [];
-  do {
-    let byte = n & 0x7f;
-    n >>>= 7;
-    if (n !== 0) byte |= 0x80;
-    out.push(byte);
-  } while (n !== 0);
-  return out;
-}
-
-function sleb(n: number): number[] {
-  const out: number[] = [];
-  for (;;) {
-    const byte = n & 0x7f;
-    n >>= 7;
-    if ((n === 0 && (byte & 0x40) === 0) || (n === -1 && (byte & 0x40) !== 0)) {
-      out.push(byte);
-      return out;
-    }
-    out.push(byte | 0x80);
-  }
-}
-
-const name = (s: string) => [...uleb(s.length), ...Buffer.from(s, 'utf8')];
-const section = (id: number, body: number[]) => [id, ...uleb(body.length), ...body];
-
-// opcodes
-const get = (i: number) => [0x20, ...uleb(i)];
-const set = (i: number) => [0x21, ...uleb(i)];
-const simd = (op: number) => [0xfd, ...uleb(op)];
-const load = [...simd(0x00), 0x00, 0x00];
-const store = [...simd(0x0b), 0x00, 0x00];
-const splat = simd(0x13);
-const fsqrt = simd(0xe3);
-const fadd = simd(0xe4);
-const fsub = simd(0xe5);
-const fmul = simd(0xe6);
-const fdiv = simd(0xe7);
-const i32add = [0x6a];
-const i32mul = [0x6c];
-const i32geu = [0x4f];
-const i32const = (n: number) => [0x41, ...sleb(n)];
+import { F32, I32, V128, get, i32add, i32const, i32geu, i32mul, name, section, set, splat, uleb, v128load as load, v128store as store, vadd as fadd, vdiv as fdiv, vmul as fmul, vsqrt as fsqrt, vsub as fsub } from './asm.js';
 
 // params 0..7 i32 (p g m v pOut mOut vOut n), 8..15 f32 (step inv eps b1 ob1 b2 ob2 wd)
 // locals 16 i, 17 end (i32); 18..25 splats of params 8..15; 26 pk, 27 gk, 28 mk, 29 vk (v128)

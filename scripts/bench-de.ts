@@ -1,0 +1,93 @@
+/**
+ * Issue-4 speed benchmark: the cost of one DE / DE-RRD training step on the authors' CiteULike split (BPR teacher
+ * d=200 from bench:reproduce, student d=20), at the temperatures of several epochs, for the sparse (default) and
+ * exact expert mixtures, on the same seed and the same batches. Prints a table and writes bench/results/de-speed.json.
+ *   npm run bench:de [-- --teacher runs/cu-bpr-teacher --epochs 0,25,50,100,200,400 --steps 8 --modes sparse,exact --method de-rrd]
+ */
+import { existsSync, mkdirSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { loadDataset, Rng, sampleTriples, writeFileAtomic } from '@derrd/core';
+import {
+  AdamL2, DeTerm, createModel, deTemperature, initBackend, loadCheckpoint, methodDefaults, parseMethod, prepareDistillation, tf,
+  type Batch, type LossTerm, type Scalar, type Tensor,
+} from '@derrd/train';
+
+const root = resolve(import.meta.dirname, '..');
+const arg = (name: string, fallback: string) => { const k = process.argv.indexOf(`--${name}`); return k > 0 ? process.argv[k + 1] : fallback; };
+const teacherDir = resolve(arg('teacher', join(root, 'runs', 'cu-bpr-teacher')));
+const dataDir = resolve(arg('data', join(root, 'runs', 'citeulike-data')));
+const epochs = arg('epochs', '0,25,50,100,200,400').split(',').map(Number);
+const steps = Number(arg('steps', '8'));
+const modes = arg('modes', 'sparse,exact').split(',') as ('sparse' | 'exact')[];
+const method = parseMethod(arg('method', 'de-rrd'));
+const studentDim = Number(arg('dim', '20'));
+const batchesPerEpoch = Number(arg('batches', '113'));
+for (const p of [teacherDir, dataDir]) if (!existsSync(p)) { console.error(`needs ${p} (run npm run bench:reproduce -- --only teacher first)`); process.exit(1); }
+
+const backend = await initBackend('auto');
+const ds = loadDataset(dataDir);
+const teacher = loadCheckpoint(teacherDir, ds);
+const batchSize = 1024;
+
+interface Row { mode: string; epoch: number; tau: number; msPerStep: number; deMsPerStep: number; expertsPerEntity: number; deLoss: number; epochSeconds: number }
+const rows: Row[] = [];
+for (const mode of modes) {
+  for (const epoch of epochs) {
+    const settings = methodDefaults(teacher.card.model.kind, method);
+    settings.de.mode = mode;
+    const setup = prepareDistillation({ teacherDir, teacher, dataset: ds, method, settings, seed: 0 });
+    const student = createModel('bpr', { numUsers: ds.numUsers, numItems: ds.numItems, dim: studentDim }, 0);
+    const terms: LossTerm[] = setup.buildTerms(student);
+    const rng = new Rng(0).fork(1000 + epoch);
+    const triples = sampleTriples(ds, rng, 1);
+    terms.forEach((t, k) => t.onEpochStart?.(epoch, rng.fork(100 + k)));
+    const de = terms.find((t): t is DeTerm => t instanceof DeTerm);
+    const optimizer = new AdamL2({ lr: 1e-3, weightDecay: 1e-3 });
+    const trainable = { ...student.variables };
+    for (const term of terms) for (const [k, v] of Object.entries(term.variables())) Object.assign(trainable, { [`${term.name}.${k}`]: v });
+    let stepMs = 0;
+    let deMs = 0;
+    let experts = 0;
+    let deLoss = 0;
+    for (let b = 0; b <= steps; b++) {
+      const s = b * batchSize;
+      const userIds = triples.users.subarray(s, s + batchSize);
+      const posIds = triples.pos.subarray(s, s + batchSize);
+      const negIds = triples.neg.subarray(s, s + batchSize);
+      const batch: Batch = { users: tf.tensor1d(userIds, 'int32'), pos: tf.tensor1d(posIds, 'int32'), neg: tf.tensor1d(negIds, 'int32'), userIds, posIds, negIds, epoch, index: b };
+      // DE alone, forward + backward (no update), then the full step as the trainer runs it
+      if (de) {
+        const t0 = performance.now();
+        const { value, grads } = tf.variableGrads(() => de.loss(batch), Object.values(de.variables()).concat(Object.values(student.variables)));
+        const v = value.dataSync()[0];
+        for (const g of Object.values(grads)) g.dispose();
+        value.dispose();
+        if (b > 0) { deMs += performance.now() - t0; experts += de.lastExpertsPerEntity; deLoss += v; }
+      }
+      const t0 = performance.now();
+      const { value, grads } = tf.variableGrads(() => {
+        let total: Tensor = student.baseLoss(batch.users, batch.pos, batch.neg);
+        for (const term of terms) total = tf.add(total, tf.mul(term.loss(batch), term.weight));
+        return total as Scalar;
+      }, Object.values(trainable));
+      value.dataSync();
+      const byName: Record<string, Tensor> = {};
+      for (const [name, v] of Object.entries(trainable)) if (grads[v.name]) byName[name] = grads[v.name];
+      optimizer.apply(trainable, byName);
+      value.dispose();
+      batch.users.dispose(); batch.pos.dispose(); batch.neg.dispose();
+      if (b > 0) stepMs += performance.now() - t0; // the first step warms up kernels and caches
+    }
+    const row: Row = {
+      mode, epoch, tau: deTemperature(epoch, settings.de), msPerStep: stepMs / steps, deMsPerStep: deMs / steps,
+      expertsPerEntity: mode === 'exact' ? settings.de.numExperts : experts / steps, deLoss: deLoss / steps, epochSeconds: (stepMs / steps) * batchesPerEpoch / 1000,
+    };
+    rows.push(row);
+    console.log(`${mode.padEnd(6)} epoch ${String(epoch).padStart(4)} τ=${row.tau.toPrecision(3).padEnd(9)} step ${row.msPerStep.toFixed(1).padStart(7)} ms  DE f+b ${row.deMsPerStep.toFixed(1).padStart(7)} ms  experts/entity ${row.expertsPerEntity.toFixed(2).padStart(5)}  DE loss ${row.deLoss.toFixed(1).padStart(10)}  ≈ ${row.epochSeconds.toFixed(1)} s/epoch (train only)`);
+    optimizer.dispose();
+    for (const t of terms) t.dispose();
+    student.dispose();
+  }
+}
+mkdirSync(join(root, 'bench', 'results'), { recursive: true });
+writeFileAtomic(join(root, 'bench', 'results', 'de-speed.json'), JSON.stringify({ benchmark: 'de-speed', node: process.version, backend, method, studentDim, steps, rows }, null, 2) + '\n');
