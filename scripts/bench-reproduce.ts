@@ -7,7 +7,7 @@
  */
 import { existsSync, mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { loadDataset, prepareFromSplit, readCard, readSplitDir, round4, saveDataset, sha256File, writeFileAtomic, type ModelCard } from '@derrd/core';
+import { loadDataset, prepareFromSplit, readCard, readSplitDir, round4, saveDataset, sha256File, trainingFinished, writeFileAtomic, type ModelCard } from '@derrd/core';
 import { TRAIN_DEFAULTS, initBackend, loadCheckpoint, methodDefaults, prepareDistillation, train, type MethodName, type ModelKind } from '@derrd/train';
 
 const root = resolve(import.meta.dirname, '..');
@@ -29,7 +29,7 @@ if (!existsSync(dataDir)) {
 const ds = loadDataset(dataDir);
 const backend = await initBackend('auto');
 const started = performance.now();
-const finished = (d: string) => existsSync(join(d, 'card.json')) && ['early-stopped', 'max-epochs'].includes(readCard(d).status);
+const finished = (d: string) => existsSync(join(d, 'card.json')) && trainingFinished(readCard(d));
 
 async function run(name: string, out: string, dim: number, method: MethodName | null): Promise<ModelCard> {
   if (finished(out)) return readCard(out);

@@ -63,6 +63,11 @@ export function readCard(dir: string): ModelCard {
   return card;
 }
 
+/** Whether the run behind a card is over (early-stopped or at its epoch cap), so its weights are final. */
+export function trainingFinished(card: Pick<ModelCard, 'status'>): boolean {
+  return card.status === 'early-stopped' || card.status === 'max-epochs';
+}
+
 /** The selected weights, verified against the card's sha256. */
 export function readWeights(dir: string, card: ModelCard = readCard(dir)): { tensors: Record<string, SafeTensor>; sha256: string } {
   if (!card.weights) throw new InputError('checkpoint has no saved weights yet (training has not finished an epoch)', { file: dir });

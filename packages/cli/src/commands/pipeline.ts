@@ -8,7 +8,7 @@ import { existsSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import type { Command } from 'commander';
 import {
-  InputError, canonicalJson, loadDataset, readCard, sha256, writeFileAtomic, type Dataset, type ModelCard, type PrepareOptions,
+  InputError, canonicalJson, loadDataset, readCard, sha256, trainingFinished, writeFileAtomic, type Dataset, type ModelCard, type PrepareOptions,
 } from '@derrd/core';
 import { exportCheckpoint } from '@derrd/export';
 import { createRecommender, type Provider } from '@derrd/runtime';
@@ -146,7 +146,7 @@ export function registerPipelineCommand(program: Command): void {
       const backend = await initBackend(opts.backend as 'auto');
 
       // 2-4. teacher, student, distilled student
-      const finished = (dir: string) => existsSync(join(dir, 'card.json')) && ['early-stopped', 'max-epochs'].includes(readCard(dir).status);
+      const finished = (dir: string) => existsSync(join(dir, 'card.json')) && trainingFinished(readCard(dir));
       const reused: Partial<Record<'teacher' | 'student' | 'distilled', ModelCard>> = {};
       for (const role of ['teacher', 'student', 'distilled'] as const) {
         const dir = config.reuse[role];
@@ -257,7 +257,7 @@ export function registerPipelineCommand(program: Command): void {
 function reusableCard(role: string, dir: string, ds: Dataset, dataDir: string): ModelCard {
   if (!existsSync(join(dir, 'card.json'))) throw new InputError(`--${role}: no model card (card.json) in ${dir}`, { file: join(dir, 'card.json') });
   const card = readCard(dir);
-  if (!['early-stopped', 'max-epochs'].includes(card.status)) throw new InputError(`--${role}: the checkpoint in ${dir} has not finished training (status ${card.status}); finish it with \`derrd train --resume\` first`, { file: join(dir, 'card.json') });
+  if (!trainingFinished(card)) throw new InputError(`--${role}: the checkpoint in ${dir} has not finished training (status ${card.status}); finish it with \`derrd train --resume\` first`, { file: join(dir, 'card.json') });
   if (card.dataset.hash !== ds.manifest.hash) throw new InputError(`--${role}: the checkpoint in ${dir} was trained on another data set (hash ${card.dataset.hash.slice(0, 12)}…), not ${dataDir} (${ds.manifest.hash.slice(0, 12)}…)`, { file: join(dir, 'card.json') });
   if (!card.weights || !existsSync(join(dir, card.weights.file))) throw new InputError(`--${role}: the checkpoint in ${dir} has no saved weights`, { file: join(dir, 'card.json') });
   return card;
