@@ -2,14 +2,14 @@
  * Issue-4 speed benchmark: the cost of one DE / DE-RRD training step on the authors' CiteULike split (BPR teacher
  * d=200 from bench:reproduce, student d=20), at the temperatures of several epochs, for the sparse (default) and
  * exact expert mixtures, on the same seed and the same batches. Prints a table and writes bench/results/de-speed.json.
- *   npm run bench:de [-- --teacher runs/cu-bpr-teacher --epochs 0,25,50,100,200,400 --steps 8 --modes sparse,exact --method de-rrd]
+ *   npm run bench:de [-- --teacher runs/cu-bpr-teacher --epochs 0,25,50,100,200,400 --steps 8 --modes sparse,exact --method de-rrd --dim 20]
  */
 import { existsSync, mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { loadDataset, Rng, sampleTriples, writeFileAtomic } from '@derrd/core';
 import {
-  AdamL2, DeTerm, createModel, deTemperature, initBackend, loadCheckpoint, methodDefaults, parseMethod, prepareDistillation, tf,
-  type Batch, type LossTerm, type Scalar, type Tensor,
+  AdamL2, DeTerm, TRAIN_DEFAULTS, createModel, deTemperature, initBackend, loadCheckpoint, methodDefaults, parseMethod, prepareDistillation, tf,
+  trainableOf, trainingStep, type Batch, type LossTerm,
 } from '@derrd/train';
 
 const root = resolve(import.meta.dirname, '..');
@@ -21,13 +21,13 @@ const steps = Number(arg('steps', '8'));
 const modes = arg('modes', 'sparse,exact').split(',') as ('sparse' | 'exact')[];
 const method = parseMethod(arg('method', 'de-rrd'));
 const studentDim = Number(arg('dim', '20'));
-const batchesPerEpoch = Number(arg('batches', '113'));
 for (const p of [teacherDir, dataDir]) if (!existsSync(p)) { console.error(`needs ${p} (run npm run bench:reproduce -- --only teacher first)`); process.exit(1); }
 
 const backend = await initBackend('auto');
 const ds = loadDataset(dataDir);
 const teacher = loadCheckpoint(teacherDir, ds);
-const batchSize = 1024;
+const { batchSize } = TRAIN_DEFAULTS;
+const batchesPerEpoch = Math.ceil(ds.trainItems.length / batchSize);
 
 interface Row { mode: string; epoch: number; tau: number; msPerStep: number; deMsPerStep: number; expertsPerEntity: number; deLoss: number; epochSeconds: number }
 const rows: Row[] = [];
@@ -43,8 +43,7 @@ for (const mode of modes) {
     terms.forEach((t, k) => t.onEpochStart?.(epoch, rng.fork(100 + k)));
     const de = terms.find((t): t is DeTerm => t instanceof DeTerm);
     const optimizer = new AdamL2({ lr: 1e-3, weightDecay: 1e-3 });
-    const trainable = { ...student.variables };
-    for (const term of terms) for (const [k, v] of Object.entries(term.variables())) Object.assign(trainable, { [`${term.name}.${k}`]: v });
+    const trainable = trainableOf(student, terms);
     let stepMs = 0;
     let deMs = 0;
     let experts = 0;
@@ -65,16 +64,7 @@ for (const mode of modes) {
         if (b > 0) { deMs += performance.now() - t0; experts += de.lastExpertsPerEntity; deLoss += v; }
       }
       const t0 = performance.now();
-      const { value, grads } = tf.variableGrads(() => {
-        let total: Tensor = student.baseLoss(batch.users, batch.pos, batch.neg);
-        for (const term of terms) total = tf.add(total, tf.mul(term.loss(batch), term.weight));
-        return total as Scalar;
-      }, Object.values(trainable));
-      value.dataSync();
-      const byName: Record<string, Tensor> = {};
-      for (const [name, v] of Object.entries(trainable)) if (grads[v.name]) byName[name] = grads[v.name];
-      optimizer.apply(trainable, byName);
-      value.dispose();
+      trainingStep(student, terms, trainable, optimizer, batch);
       batch.users.dispose(); batch.pos.dispose(); batch.neg.dispose();
       if (b > 0) stepMs += performance.now() - t0; // the first step warms up kernels and caches
     }

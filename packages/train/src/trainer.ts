@@ -149,8 +149,7 @@ export async function train(options: TrainOptions): Promise<{ card: ModelCard; m
   }
 
   const optimizer = new AdamL2({ lr: config.lr, weightDecay: config.weightDecay });
-  const trainable: Record<string, Variable> = { ...model.variables };
-  for (const term of terms) for (const [k, v] of Object.entries(term.variables())) trainable[`${term.name}.${k}`] = v;
+  const trainable = trainableOf(model, terms);
 
   const selector = resumeState ? ModelSelector.fromJSON(resumeState.selector) : new ModelSelector(DEFAULT_CUTOFFS);
   const history: EpochRecord[] = resumeState?.history ?? [];
@@ -228,33 +227,13 @@ export async function train(options: TrainOptions): Promise<{ card: ModelCard; m
         users: tf.tensor1d(userIds, 'int32'), pos: tf.tensor1d(posIds, 'int32'), neg: tf.tensor1d(negIds, 'int32'),
         userIds, posIds, negIds, epoch, index: b,
       };
-      const parts: Scalar[] = [];
-      const { value, grads } = tf.variableGrads(() => {
-        const base = model.baseLoss(batch.users, batch.pos, batch.neg);
-        parts.push(tf.keep(base.clone()));
-        let total: Scalar = base;
-        for (const term of terms) {
-          const t = term.loss(batch);
-          parts.push(tf.keep(t.clone()));
-          total = tf.add(total, tf.mul(t, term.weight)) as Scalar;
-        }
-        return total;
-      }, Object.values(trainable));
-      const loss = value.dataSync()[0];
-      const partValues = parts.map((p) => p.dataSync()[0]);
-      value.dispose();
-      for (const p of parts) p.dispose();
+      const { loss, parts: partValues } = trainingStep(model, terms, trainable, optimizer, batch);
       batch.users.dispose(); batch.pos.dispose(); batch.neg.dispose();
       if (!Number.isFinite(loss)) {
-        for (const g of Object.values(grads)) g.dispose();
         const kept = savedEpoch >= 0 ? `the last good checkpoint (epoch ${lastEpoch}, weights of epoch ${savedEpoch}) is kept in ${out}` : 'no checkpoint had been saved yet';
         writeFileAtomic(cardPath, JSON.stringify(makeCard('failed', lastEpoch + 1, { failure: `loss ${loss} at epoch ${epoch}, batch ${b}` }), null, 2) + '\n');
         throw new TrainingError(`loss became ${loss} at epoch ${epoch}, batch ${b} of ${batches}: stopped; ${kept}`);
       }
-      // variableGrads keys gradients by the variables' internal names
-      const byName: Record<string, Tensor> = {};
-      for (const [name, v] of Object.entries(trainable)) if (grads[v.name]) byName[name] = grads[v.name];
-      optimizer.apply(trainable, byName);
       lossSum += loss;
       termSums.base += partValues[0];
       terms.forEach((term, k) => { termSums[term.name] += partValues[k + 1]; });
@@ -297,6 +276,45 @@ export async function train(options: TrainOptions): Promise<{ card: ModelCard; m
   for (const term of terms) term.dispose();
   emit({ type: 'done', card });
   return { card, model };
+}
+
+/** Every parameter a run trains, by the names its resume file uses: the model's, then each term's as `term.name`. */
+export function trainableOf(model: RecModel, terms: LossTerm[]): Record<string, Variable> {
+  const trainable: Record<string, Variable> = { ...model.variables };
+  for (const term of terms) for (const [k, v] of Object.entries(term.variables())) trainable[`${term.name}.${k}`] = v;
+  return trainable;
+}
+
+/**
+ * One optimisation step as train() runs it: base loss + Σ weight · term on the batch, gradients, Adam update.
+ * Returns the total and the unweighted parts (base first, then each term). A non-finite total updates nothing.
+ */
+export function trainingStep(model: RecModel, terms: LossTerm[], trainable: Record<string, Variable>, optimizer: AdamL2, batch: Batch): { loss: number; parts: number[] } {
+  const parts: Scalar[] = [];
+  const { value, grads } = tf.variableGrads(() => {
+    const base = model.baseLoss(batch.users, batch.pos, batch.neg);
+    parts.push(tf.keep(base.clone()));
+    let total: Scalar = base;
+    for (const term of terms) {
+      const t = term.loss(batch);
+      parts.push(tf.keep(t.clone()));
+      total = tf.add(total, tf.mul(t, term.weight)) as Scalar;
+    }
+    return total;
+  }, Object.values(trainable));
+  const loss = value.dataSync()[0];
+  const partValues = parts.map((p) => p.dataSync()[0]);
+  value.dispose();
+  for (const p of parts) p.dispose();
+  if (!Number.isFinite(loss)) {
+    for (const g of Object.values(grads)) g.dispose();
+    return { loss, parts: partValues };
+  }
+  // variableGrads keys gradients by the variables' internal names
+  const byName: Record<string, Tensor> = {};
+  for (const [name, v] of Object.entries(trainable)) if (grads[v.name]) byName[name] = grads[v.name];
+  optimizer.apply(trainable, byName);
+  return { loss, parts: partValues };
 }
 
 export async function evaluateModel(model: RecModel, ds: Dataset, protocol: 'sampled' | 'full'): Promise<EvalResult> {

@@ -5,7 +5,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Rng, sampleTriples, type Dataset } from '@derrd/core';
-import { AdamL2, BprMf, computeTeacherRanking, initBackend, tf, type Batch, type LossTerm, type RecModel, type TeacherRanking } from '@derrd/train';
+import { AdamL2, BprMf, computeTeacherRanking, initBackend, tf, trainableOf, trainingStep, type Batch, type LossTerm, type RecModel, type TeacherRanking } from '@derrd/train';
 import { tinyDataset } from './helpers.js';
 
 export interface DistillFixture {
@@ -63,22 +63,11 @@ export function distillerConformance(name: string, build: TermsFactory): void {
       const teacherBefore = f.teacher.getWeights();
       const terms = build(f);
       const opt = new AdamL2({ lr: 0.01 });
-      const vars: Record<string, tf.Variable> = { ...f.student.variables };
-      for (const t of terms) for (const [k, v] of Object.entries(t.variables())) vars[`${t.name}.${k}`] = v;
+      const vars = trainableOf(f.student, terms);
       const losses: number[] = [];
       for (let step = 0; step < 3; step++) {
         terms.forEach((t, k) => t.onEpochStart?.(step, new Rng(10 + step).fork(k)));
-        const batch = batchOf(f.ds, step);
-        const { value, grads } = tf.variableGrads(() => {
-          let total = f.student.baseLoss(batch.users, batch.pos, batch.neg);
-          for (const t of terms) total = tf.add(total, tf.mul(t.loss(batch), t.weight));
-          return total;
-        }, Object.values(vars));
-        losses.push(value.dataSync()[0]);
-        value.dispose();
-        const byName: Record<string, tf.Tensor> = {};
-        for (const [k, v] of Object.entries(vars)) if (grads[v.name]) byName[k] = grads[v.name];
-        opt.apply(vars, byName);
+        losses.push(trainingStep(f.student, terms, vars, opt, batchOf(f.ds, step)).loss);
       }
       const teacherAfter = f.teacher.getWeights();
       for (const k of Object.keys(teacherBefore)) assert.deepEqual(teacherAfter[k].data, teacherBefore[k].data, `teacher ${k} changed`);
