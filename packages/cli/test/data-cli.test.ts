@@ -3,7 +3,8 @@ import assert from 'node:assert/strict';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { derrd, CITEULIKE } from './helpers.js';
+import { spawnSync } from 'node:child_process';
+import { derrd, CITEULIKE, ROOT } from './helpers.js';
 
 const fixtures = join(import.meta.dirname, '..', '..', 'core', 'test', 'fixtures');
 const tmp = () => mkdtempSync(join(tmpdir(), 'derrd-cli-'));
@@ -99,4 +100,12 @@ test('CiteULike (shared data): users.dat with >= 5 interactions and the authors\
   // the split's users are the raw file's kept users in file order, so their train+valid+test sets match item by item
   const rawItems = JSON.parse(readFileSync(join(dir, 'raw', 'item_ids.json'), 'utf8')) as string[];
   assert.equal(rawItems.length, itemIds.length);
+});
+
+test('the installed command: npm links node_modules/.bin/derrd and it runs (what `npx derrd` uses)', () => {
+  const bin = join(ROOT, 'node_modules', '.bin', 'derrd');
+  assert.ok(existsSync(bin), `${bin} is missing: npm did not link the cli package's bin`);
+  const r = spawnSync(bin, ['--version'], { encoding: 'utf8' });
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stdout.trim(), /^\d+\.\d+\.\d+$/);
 });
