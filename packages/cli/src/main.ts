@@ -7,6 +7,7 @@ import { registerDistillCommand } from './commands/distill.js';
 import { registerExportCommand } from './commands/export.js';
 import { registerServeCommand } from './commands/serve.js';
 import { registerDemoCommand } from './commands/demo.js';
+import { registerCompareCommand } from './commands/compare.js';
 import { reportError } from './output.js';
 
 const program = new Command();
@@ -24,6 +25,7 @@ registerDistillCommand(program);
 registerExportCommand(program);
 registerServeCommand(program);
 registerDemoCommand(program);
+registerCompareCommand(program);
 registerPipelineCommand(program);
 
 try {

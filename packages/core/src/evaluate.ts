@@ -12,6 +12,8 @@ export interface EvalResult {
   users: number;
   valid: Metrics;
   test: Metrics;
+  /** 1-based rank of each evaluated user's held-out item (users in `evalUsers` order), for paired comparisons */
+  ranks: { valid: Int32Array; test: Int32Array };
 }
 
 export interface EvalOptions {
@@ -48,7 +50,7 @@ export async function evaluateSampled(ds: Dataset, score: ScoreItemsFn, options:
       validRanks[start + b] = rankOf(scores[o + 1], items[o + 1], scores, items, o + 2, o + width);
     }
   }
-  return { protocol: 'sampled', users: users.length, valid: metricsFromRanks(validRanks, cutoffs), test: metricsFromRanks(testRanks, cutoffs) };
+  return { protocol: 'sampled', users: users.length, valid: metricsFromRanks(validRanks, cutoffs), test: metricsFromRanks(testRanks, cutoffs), ranks: { valid: validRanks, test: testRanks } };
 }
 
 /**
@@ -81,7 +83,7 @@ export async function evaluateFull(ds: Dataset, scoreAll: ScoreAllFn, options: E
       validRanks[start + b] = rankFull(validScore, valid, row);
     }
   }
-  return { protocol: 'full', users: users.length, valid: metricsFromRanks(validRanks, cutoffs, true), test: metricsFromRanks(testRanks, cutoffs, true) };
+  return { protocol: 'full', users: users.length, valid: metricsFromRanks(validRanks, cutoffs, true), test: metricsFromRanks(testRanks, cutoffs, true), ranks: { valid: validRanks, test: testRanks } };
 }
 
 function rankFull(targetScore: number, target: number, row: Float32Array): number {

@@ -143,7 +143,8 @@ export function registerTrainCommands(program: Command): void {
       const result = await evaluateModel(model, dataset, protocol);
       model.dispose();
       const seconds = (performance.now() - started) / 1000;
-      const output = { checkpoint, model: card.model, method: card.method.name, savedEpoch: card.savedEpoch, backend: backend.name, seconds, ...result };
+      const { ranks: _ranks, ...metrics } = result;
+      const output = { checkpoint, model: card.model, method: card.method.name, savedEpoch: card.savedEpoch, backend: backend.name, seconds, ...metrics };
       emit({ json: Boolean(opts.json) }, output, () => {
         const keys = Object.keys(result.test);
         return [`${checkpoint} (${card.model.kind} d=${card.model.dim}, epoch ${card.savedEpoch}) on ${result.users} users, ${protocol} protocol, ${seconds.toFixed(2)} s, backend ${backend.name}`,
