@@ -42,6 +42,25 @@ export function modelConformance(name: string, factory: ModelFactory): void {
     m.dispose();
   });
 
+  test(`${name}: scoreUserItems has the gradients of scorePairs (what RRD, RD and CD differentiate)`, async () => {
+    await initBackend('wasm');
+    const m = factory(config, 4);
+    const users = [0, 3, 6, 3];
+    const items = [[1, 2, 10], [0, 5, 7], [9, 9, 4], [1, 8, 3]];
+    const weights = tf.tensor1d([0.3, -1.2, 0.7, 2.0, 0.1, -0.4, 1.5, -0.9, 0.25, 0.6, -2.1, 1.1]);
+    const vars = Object.values(m.variables);
+    const viaUserItems = tf.variableGrads(() => tf.sum(tf.mul(tf.reshape(m.scoreUserItems(int1d(users), tf.tensor2d(items, undefined, 'int32')), [-1]), weights)), vars);
+    const viaPairs = tf.variableGrads(() => tf.sum(tf.mul(m.scorePairs(int1d(users.flatMap((u) => [u, u, u])), int1d(items.flat())), weights)), vars);
+    assert.ok(Math.abs(viaUserItems.value.dataSync()[0] - viaPairs.value.dataSync()[0]) < 1e-6);
+    for (const v of vars) {
+      const a = viaUserItems.grads[v.name].dataSync();
+      const b = viaPairs.grads[v.name].dataSync();
+      const scale = Math.max(1e-6, ...Array.from(b, Math.abs));
+      assert.ok(maxAbsDiff(a, b) <= 1e-5 * scale, `${v.name}: gradients differ by ${maxAbsDiff(a, b)} (scale ${scale})`);
+    }
+    m.dispose();
+  });
+
   test(`${name}: weights round-trip and wrong shapes are refused`, async () => {
     await initBackend('wasm');
     const a = factory(config, 1);
