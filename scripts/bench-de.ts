@@ -3,6 +3,9 @@
  * d=200 from bench:reproduce, student d=20), at the temperatures of several epochs, for the sparse (default) and
  * exact expert mixtures, on the same seed and the same batches. Prints a table and writes bench/results/de-speed.json.
  *   npm run bench:de [-- --teacher runs/cu-bpr-teacher --epochs 0,25,50,100,200,400 --steps 8 --modes sparse,exact --method de-rrd --dim 20]
+ *   npm run bench:de -- --teacher runs/cu-neumf-teacher --dim 25 --modes sparse     # NeuMF (batch 512, L2 1e-4 as bench:reproduce)
+ * The student has the teacher's model kind; its batch size and L2 follow bench:reproduce's recipe for that kind
+ * (--batch-size, --weight-decay override). Results go to bench/results/de-speed[-neumf].json.
  */
 import { existsSync, mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
@@ -26,7 +29,9 @@ for (const p of [teacherDir, dataDir]) if (!existsSync(p)) { console.error(`need
 const backend = await initBackend('auto');
 const ds = loadDataset(dataDir);
 const teacher = loadCheckpoint(teacherDir, ds);
-const { batchSize } = TRAIN_DEFAULTS;
+const kind = teacher.card.model.kind as 'bpr' | 'neumf';
+const batchSize = Number(arg('batch-size', kind === 'neumf' ? '512' : String(TRAIN_DEFAULTS.batchSize)));
+const weightDecay = Number(arg('weight-decay', kind === 'neumf' ? '1e-4' : String(TRAIN_DEFAULTS.weightDecay)));
 const batchesPerEpoch = Math.ceil(ds.trainItems.length / batchSize);
 
 interface Row { mode: string; epoch: number; tau: number; msPerStep: number; deMsPerStep: number; expertsPerEntity: number; deLoss: number; epochSeconds: number }
@@ -36,13 +41,13 @@ for (const mode of modes) {
     const settings = methodDefaults(teacher.card.model.kind, method);
     settings.de.mode = mode;
     const setup = prepareDistillation({ teacherDir, teacher, dataset: ds, method, settings, seed: 0 });
-    const student = createModel('bpr', { numUsers: ds.numUsers, numItems: ds.numItems, dim: studentDim }, 0);
+    const student = createModel(kind, { numUsers: ds.numUsers, numItems: ds.numItems, dim: studentDim }, 0);
     const terms: LossTerm[] = setup.buildTerms(student);
     const rng = new Rng(0).fork(1000 + epoch);
     const triples = sampleTriples(ds, rng, 1);
     terms.forEach((t, k) => t.onEpochStart?.(epoch, rng.fork(100 + k)));
     const de = terms.find((t): t is DeTerm => t instanceof DeTerm);
-    const optimizer = new AdamL2({ lr: 1e-3, weightDecay: 1e-3 });
+    const optimizer = new AdamL2({ lr: TRAIN_DEFAULTS.lr, weightDecay });
     const trainable = trainableOf(student, terms);
     let stepMs = 0;
     let deMs = 0;
@@ -80,4 +85,4 @@ for (const mode of modes) {
   }
 }
 mkdirSync(join(root, 'bench', 'results'), { recursive: true });
-writeFileAtomic(join(root, 'bench', 'results', 'de-speed.json'), JSON.stringify({ benchmark: 'de-speed', node: process.version, backend, method, studentDim, steps, rows }, null, 2) + '\n');
+writeFileAtomic(join(root, 'bench', 'results', kind === 'bpr' ? 'de-speed.json' : `de-speed-${kind}.json`), JSON.stringify({ benchmark: 'de-speed', node: process.version, backend, kind, method, studentDim, batchSize, weightDecay, steps, rows }, null, 2) + '\n');
