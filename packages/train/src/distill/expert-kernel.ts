@@ -107,7 +107,7 @@ export class ExpertMixtureKernel {
     f.fill(0, L.dw1, L.dw1 + m * ds * h); f.fill(0, L.db1, L.db1 + m * h); f.fill(0, L.dw2, L.dw2 + m * h * dt); f.fill(0, L.db2, L.db2 + m * dt);
     f.fill(0, L.dhs, L.dhs + e * ds); f.fill(0, L.dpw, L.dpw + p);
     f[L.one] = 1;
-    const { axpyRows, dotRows } = this.simd;
+    const { axpyRows, dotRows, dotRowsMasked } = this.simd;
     for (let q = 0; q < p; q++) {
       const ent = x.pairEntity[q];
       const k = x.pairExpert[q];
@@ -118,9 +118,9 @@ export class ExpertMixtureKernel {
       axpyRows(L.dO * 4, 0, dRow, 0, (L.pw + q) * 4, 0, 1, dt);
       axpyRows((L.db2 + k * dt) * 4, 0, L.dO * 4, 0, L.one * 4, 0, 1, dt);
       axpyRows((L.dw2 + k * h * dt) * 4, dt * 4, L.dO * 4, 0, hid * 4, 4, h, dt);
+      // dH = W2 · dO through the ReLU: only the active hidden units (about half) need their row of W2
       f.fill(0, L.dH, L.dH + h);
-      dotRows(L.dH * 4, 4, (L.w2 + k * h * dt) * 4, dt * 4, L.dO * 4, 0, h, dt);
-      for (let j = 0; j < h; j++) if (!(f[hid + j] > 0)) f[L.dH + j] = 0;
+      dotRowsMasked(L.dH * 4, 4, (L.w2 + k * h * dt) * 4, dt * 4, L.dO * 4, 0, h, dt, hid * 4, 4);
       axpyRows((L.db1 + k * h) * 4, 0, L.dH * 4, 0, L.one * 4, 0, 1, h);
       axpyRows((L.dw1 + k * ds * h) * 4, h * 4, L.dH * 4, 0, (L.hs + ent * ds) * 4, 4, ds, h);
       dotRows((L.dhs + ent * ds) * 4, 4, (L.w1 + k * ds * h) * 4, h * 4, L.dH * 4, 0, ds, h);

@@ -54,6 +54,7 @@ export const vdiv = simd(0xe7);
 export const fadd = [0x92];
 export const fmul = [0x94];
 export const fne = [0x5c];
+export const fgt = [0x5e];
 export const i32add = [0x6a];
 export const i32mul = [0x6c];
 export const i32and = [0x71];
