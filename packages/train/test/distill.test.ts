@@ -16,12 +16,23 @@ const logSumExp = (xs: number[]) => { const m = Math.max(...xs); return m + Math
 
 test('RRD loss with K=2, L=2 equals the hand-computed relaxed Plackett-Luce value, and stays finite for large scores', async () => {
   await initBackend('cpu');
-  const rows = [[[2, 1], [0, -1]], [[0.5, 3], [1, 2]], [[100, 99], [0, -1]]];
+  const rows = [[[2, 1], [0, -1]], [[0.5, 3], [1, 2]], [[100, 99], [0, -1]], [[200, 0], [0, 0]], [[0, 300], [-250, 5]]];
   for (const [a, b] of rows) {
     const expected = (-a[0] + logSumExp([a[0], a[1], ...b])) + (-a[1] + logSumExp([a[1], ...b]));
     const got = tf.tidy(() => relaxedRankingLoss(tf.tensor2d([a]), tf.tensor2d([b])).dataSync()[0]);
     assert.ok(Math.abs(got - expected) < 1e-4 * Math.max(1, Math.abs(expected)), `${a} ${b}: ${got} vs ${expected}`);
   }
+});
+
+test('RRD loss with score gaps beyond float range: finite value and gradient (one shift per row gave log 0 = −∞, then NaN)', async () => {
+  await initBackend('cpu');
+  // a = [200, 0], b = [0, 0]: term 1 = log(e^200 + 3) − 200 ≈ 0, term 2 = log(e^0 + 2) − 0 = log 3; d/da_2 = 1/3 − 1
+  const v = tf.variable(tf.tensor2d([[200, 0, 0, 0]]));
+  const { value, grads } = tf.variableGrads(() => tf.sum(relaxedRankingLoss(tf.slice(v, [0, 0], [1, 2]), tf.slice(v, [0, 2], [1, 2]))) as tf.Scalar, [v]);
+  assert.ok(Math.abs(value.dataSync()[0] - Math.log(3)) < 1e-5, `loss ${value.dataSync()[0]}`);
+  const g = Array.from(grads[v.name].dataSync());
+  const expected = [0, 1 / 3 - 1, 1 / 3, 1 / 3];
+  g.forEach((x, k) => assert.ok(Math.abs(x - expected[k]) < 1e-5, `gradient ${k}: ${x} vs ${expected[k]}`));
 });
 
 test('RRD loss: analytic gradient matches finite differences', async () => {
