@@ -79,7 +79,13 @@ for (const name of ['teacher', 'student', 'rd', 'cd', 'de', 'rrd', 'de-rrd'].fil
     notRun.push(name);
     continue;
   }
-  rows.push({ name, out, card: await run(name, out, name === 'teacher' ? dims.teacher : dims.student, method) });
+  try {
+    rows.push({ name, out, card: await run(name, out, name === 'teacher' ? dims.teacher : dims.student, method) });
+  } catch (err) {
+    // tfjs-wasm rethrows uncaught errors from its own handler, which would print its minified source instead
+    console.error(`${name}: ${(err as Error).message}`);
+    process.exit(1);
+  }
 }
 
 // paired per-user test of every row against the undistilled student, on the saved (best validation HR@5) weights
