@@ -23,10 +23,22 @@ export interface ReportModel {
   latency: { runtime: string; provider: string; threads: number; batch: number; p50Us: number; p95Us: number }[];
 }
 
+/** A paired per-user test of `model` against `against` on the saved weights (derrd compare). */
+export interface ReportComparison {
+  model: string;
+  against: string;
+  metric: string;
+  value: number;
+  againstValue: number;
+  diff: number;
+  pValue: number;
+}
+
 export interface Report {
   title: string;
   createdAt: string;
   protocol: string;
+  comparisons: ReportComparison[];
   dataset: { source: string; hash: string; counts: Record<string, number> };
   models: ReportModel[];
   settings: Record<string, unknown>;
@@ -45,6 +57,8 @@ export function renderReportHtml(report: Report): string {
   const head = (cols: string[]) => `<tr>${cols.map((c) => `<th>${esc(c)}</th>`).join('')}</tr>`;
   const accuracy = report.models.map((m) => `<tr><td>${esc(m.name)}</td><td>${esc(m.method)}</td>${metricCols.map((c) => `<td>${fmt(m.test[c])}</td>`).join('')}</tr>`).join('');
   const sizes = report.models.map((m) => `<tr><td>${esc(m.name)}</td><td>${m.kind} d=${m.dim}</td><td>${m.parameters.toLocaleString('en-US')}</td><td>${m.onnxBytes.toLocaleString('en-US')}</td><td>${(m.wallSeconds / 60).toFixed(1)}</td><td>${m.history.length}</td></tr>`).join('');
+  const pFmt = (p: number) => (p < 1e-4 ? '&lt; 1e-4' : p.toFixed(4));
+  const comparisonRows = report.comparisons.map((c) => `<tr><td>${esc(c.model)}</td><td>${esc(c.against)}</td><td>${esc(c.metric)}</td><td>${fmt(c.value)}</td><td>${fmt(c.againstValue)}</td><td>${c.diff >= 0 ? '+' : ''}${c.diff.toFixed(4)}</td><td>${pFmt(c.pValue)}</td></tr>`).join('');
   const latencyRows = report.models.flatMap((m) => m.latency.map((l) => `<tr><td>${esc(m.name)}</td><td>${esc(l.runtime)}</td><td>${esc(l.provider)}</td><td>${l.threads}</td><td>${l.batch}</td><td>${l.p50Us.toFixed(0)}</td><td>${l.p95Us.toFixed(0)}</td></tr>`)).join('');
   const data = JSON.stringify({
     models: report.models.map((m) => ({
@@ -67,6 +81,9 @@ pre{background:#f7f7f7;padding:0.75rem;overflow:auto;font-size:0.8rem}
 <h2>Accuracy (${esc(report.protocol)})</h2>
 <p>Test metrics; for each N, from the epoch with the best validation HR@N (the DE-RRD authors' reporting).</p>
 <table id="accuracy">${head(['model', 'method', ...metricCols])}${accuracy}</table>
+<h2>Is the difference real?</h2>
+<p>Paired test per evaluation user (two-sided, normal approximation) on each model's saved weights (best validation HR@5). It covers these users only, not other splits or training seeds.</p>
+<table id="comparisons">${head(['model', 'against', 'metric', 'model value', 'against value', 'difference', 'p'])}${comparisonRows}</table>
 <h2>Size and training</h2>
 <table id="sizes">${head(['model', 'architecture', 'parameters', 'ONNX bytes', 'training min', 'epochs'])}${sizes}</table>
 <h2>Latency (top-10)</h2>

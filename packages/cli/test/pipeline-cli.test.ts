@@ -33,6 +33,13 @@ test('derrd pipeline: data → teacher → student → DE-RRD → export → lat
   assert.equal(report.models[2].method, 'de-rrd');
   const html = readFileSync(join(out, 'report.html'), 'utf8');
   assert.match(html, /<table id="accuracy">/);
+  assert.match(html, /<table id="comparisons">/);
+  // the distilled student against the student and the teacher, at HR@5 and NDCG@10, with p-values in [0, 1]
+  assert.deepEqual(report.comparisons.map((c: { against: string; metric: string }) => `${c.against} ${c.metric}`), ['student HR@5', 'student NDCG@10', 'teacher HR@5', 'teacher NDCG@10']);
+  for (const c of report.comparisons) {
+    assert.ok(c.pValue >= 0 && c.pValue <= 1);
+    assert.ok(Math.abs(c.value - c.againstValue - c.diff) < 1e-9);
+  }
   assert.match(html, /new Chart\(/);
   assert.doesNotMatch(html, /<script src=/);
   assert.ok(existsSync(join(out, 'onnx', 'de-rrd.onnx')));

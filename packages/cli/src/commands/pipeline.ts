@@ -8,16 +8,16 @@ import { existsSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import type { Command } from 'commander';
 import {
-  InputError, canonicalJson, loadDataset, readCard, sha256, trainingFinished, writeFileAtomic, type Dataset, type ModelCard, type PrepareOptions,
+  InputError, canonicalJson, loadDataset, pairedTest, readCard, sha256, trainingFinished, writeFileAtomic, type Dataset, type ModelCard, type PrepareOptions,
 } from '@derrd/core';
 import { exportCheckpoint } from '@derrd/export';
 import { createRecommender, type Provider } from '@derrd/runtime';
 import {
-  TRAIN_DEFAULTS, initBackend, loadCheckpoint, methodDefaults, parseMethod, prepareDistillation, train,
+  TRAIN_DEFAULTS, evaluateModel, initBackend, loadCheckpoint, methodDefaults, parseMethod, prepareDistillation, train,
   type MethodSettings, type TrainConfig, DERRD_VERSION,
 } from '@derrd/train';
 import { emit, info } from '../output.js';
-import { renderReportHtml, type Report, type ReportModel } from '../report.js';
+import { renderReportHtml, type Report, type ReportComparison, type ReportModel } from '../report.js';
 import { prepareCommand } from './data.js';
 import { cardSummary, trainReporter } from './train.js';
 
@@ -203,6 +203,24 @@ export function registerPipelineCommand(program: Command): void {
         onnx[name] = { path, bytes: res.value?.bytes ?? statSync(path).size };
       }
 
+      // 6b. is the distilled student's difference from the student and the teacher larger than the evaluation noise?
+      const ranks: Int32Array[] = [];
+      for (const [, dir] of roles) {
+        const { model } = loadCheckpoint(dir, ds);
+        try {
+          ranks.push((await evaluateModel(model, ds, cards[0].metrics.protocol === 'full' ? 'full' : 'sampled')).ranks.test);
+        } finally {
+          model.dispose();
+        }
+      }
+      const comparisons: ReportComparison[] = [];
+      for (const [against, k] of [['student', 1], ['teacher', 0]] as const) {
+        for (const metric of ['HR@5', 'NDCG@10']) {
+          const t = pairedTest(ranks[k], ranks[2], metric);
+          comparisons.push({ model: method, against, metric, value: t.meanB, againstValue: t.meanA, diff: t.diff, pValue: t.pValue });
+        }
+      }
+
       // 7. latency on every available runtime
       const latencyPath = join(out, 'latency.json');
       type Lat = ReportModel['latency'][number];
@@ -235,6 +253,7 @@ export function registerPipelineCommand(program: Command): void {
         title: `derrd: ${teacherConfig.model} teacher d=${teacherConfig.dim} → student d=${studentConfig.dim} (${method})`,
         createdAt: new Date().toISOString(),
         protocol: cards[0].metrics.protocol === 'full' ? 'full-ranking protocol' : `sampled protocol: 1 held-out item vs ${ds.numCandidates} sampled candidates`,
+        comparisons,
         dataset: { source: ds.manifest.source.path ?? ds.manifest.source.kind, hash: ds.manifest.hash, counts: { users: ds.numUsers, items: ds.numItems, train: ds.manifest.counts.train } },
         models: roles.map(([name, , role], k) => ({
           name, role, kind: cards[k].model.kind, dim: cards[k].model.dim, method: cards[k].method.name, parameters: cards[k].model.parameters,
@@ -249,7 +268,8 @@ export function registerPipelineCommand(program: Command): void {
       writeFileAtomic(join(out, 'report.json'), JSON.stringify(report, null, 2) + '\n');
       writeFileAtomic(join(out, 'report.html'), renderReportHtml(report));
       const rows = report.models.map((m) => `${m.name.padEnd(10)} HR@5 ${(m.test['HR@5'] ?? NaN).toFixed(4)}  NDCG@10 ${(m.test['NDCG@10'] ?? NaN).toFixed(4)}  ${(m.onnxBytes / 1e6).toFixed(2)} MB  B=1 p50 ${m.latency.find((l) => l.provider === 'cpu' && l.batch === 1)?.p50Us.toFixed(0)} µs`);
-      emit({ json: opts.json }, report, () => [`report: ${join(out, 'report.html')} (and report.json) in ${report.seconds.total.toFixed(1)} s`, ...rows].join('\n'));
+      const tests = comparisons.map((c) => `${c.model} vs ${c.against}: ${c.metric} ${c.diff >= 0 ? '+' : ''}${c.diff.toFixed(4)} (paired p = ${c.pValue < 1e-4 ? '< 1e-4' : c.pValue.toFixed(4)})`);
+      emit({ json: opts.json }, report, () => [`report: ${join(out, 'report.html')} (and report.json) in ${report.seconds.total.toFixed(1)} s`, ...rows, ...tests].join('\n'));
     });
 }
 
