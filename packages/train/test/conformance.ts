@@ -61,6 +61,24 @@ export function modelConformance(name: string, factory: ModelFactory): void {
     m.dispose();
   });
 
+  test(`${name}: scoring and a training step leave no tensors behind (evaluation runs every epoch)`, async () => {
+    await initBackend('wasm');
+    const m = factory(config, 5);
+    const before = tf.memory().numTensors;
+    const scorer = m.createScorer();
+    for (let r = 0; r < 3; r++) {
+      scorer.scoreItems(Int32Array.from([0, 1, 2, 3]), Int32Array.from([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 0, 1]), 3);
+      scorer.scoreAll(Int32Array.from([4, 5, 6]));
+    }
+    scorer.dispose();
+    tf.tidy(() => { m.scoreUserItems(int1d([0, 1]), tf.tensor2d([[1, 2], [3, 4]], undefined, 'int32')); });
+    const { value, grads } = tf.variableGrads(() => m.baseLoss(int1d([0, 1]), int1d([2, 3]), int1d([4, 5])), Object.values(m.variables));
+    value.dispose();
+    for (const g of Object.values(grads)) g.dispose();
+    assert.equal(tf.memory().numTensors, before, `${tf.memory().numTensors - before} tensors leaked`);
+    m.dispose();
+  });
+
   test(`${name}: weights round-trip and wrong shapes are refused`, async () => {
     await initBackend('wasm');
     const a = factory(config, 1);

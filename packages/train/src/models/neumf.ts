@@ -116,7 +116,7 @@ export class NeuMf extends BaseModel {
         const block = blockRows(users.length, w * d * 2);
         for (let s = 0; s < users.length; s += block) {
           const e = Math.min(users.length, s + block);
-          const scores = score(tf.tensor1d(users.subarray(s, e), 'int32'), tf.tensor2d(items.subarray(s * w, e * w), [e - s, w], 'int32'));
+          const scores = tf.tidy(() => score(tf.tensor1d(users.subarray(s, e), 'int32'), tf.tensor2d(items.subarray(s * w, e * w), [e - s, w], 'int32')));
           out.set(scores.dataSync() as Float32Array, s * w);
           scores.dispose();
         }
