@@ -207,6 +207,29 @@ test('RRD epoch samples: interesting items from the teacher top-N in teacher ord
   }
 });
 
+test('RRD with sigmoid scores ranks σ(score): its loss equals the relaxed loss of the probabilities', async () => {
+  await initBackend('cpu');
+  const f = fixture();
+  const settings = methodDefaults('bpr', 'rrd');
+  Object.assign(settings.rrd, { topN: 50, interesting: 5, uninteresting: 5 });
+  const [raw] = buildTerms({ method: 'rrd', student: f.student, teacher: f.teacher, dataset: f.ds, ranking: f.ranking, settings, seed: 0 }) as RrdTerm[];
+  const [sig] = buildTerms({ method: 'rrd', student: f.student, teacher: f.teacher, dataset: f.ds, ranking: f.ranking, settings: { ...settings, rrd: { ...settings.rrd, score: 'sigmoid' } }, seed: 0 }) as RrdTerm[];
+  raw.onEpochStart?.(0, new Rng(4));
+  sig.onEpochStart?.(0, new Rng(4));
+  const batch = batchOf(f.ds, 3);
+  const users = [...new Set(batch.userIds)].filter((u) => sig.interestingItems[u * 5 + 4] >= 0 && sig.uninterestingItems[u * 5 + 4] >= 0);
+  assert.ok(users.length > 3);
+  const expected = tf.tidy(() => {
+    const items = users.flatMap((u) => [...sig.interestingItems.subarray(u * 5, u * 5 + 5), ...sig.uninterestingItems.subarray(u * 5, u * 5 + 5)]);
+    const p = tf.sigmoid(f.student.scoreUserItems(tf.tensor1d(users, 'int32'), tf.tensor2d(items, [users.length, 10], 'int32')));
+    return tf.sum(relaxedRankingLoss(tf.slice(p, [0, 0], [users.length, 5]), tf.slice(p, [0, 5], [users.length, 5]))).dataSync()[0];
+  });
+  const got = tf.tidy(() => sig.loss(batch).dataSync()[0]);
+  const rawLoss = tf.tidy(() => raw.loss(batch).dataSync()[0]);
+  assert.ok(Math.abs(got - expected) < 1e-4 * Math.abs(expected), `${got} vs ${expected}`);
+  assert.ok(Math.abs(got - rawLoss) > 1e-3, 'sigmoid and raw scores should give different losses');
+});
+
 test('teacher ranking: top-N unobserved items best first (training positives excluded); cached, and rebuilt for another teacher', async () => {
   await initBackend('wasm');
   const scores = Float32Array.from([0.5, 2, -Infinity, 2, 1, 0.5]);
@@ -243,6 +266,7 @@ distillerConformance('de (sparse)', build('de'));
 distillerConformance('de (exact)', build('de', (s) => { s.de.mode = 'exact'; }));
 distillerConformance('rrd', build('rrd'));
 distillerConformance('rrd (teacher top-K)', build('rrd', (s) => { s.rrd.sampling = 'top'; }));
+distillerConformance('rrd (sigmoid scores)', build('rrd', (s) => { s.rrd.score = 'sigmoid'; }));
 distillerConformance('de-rrd', build('de-rrd'));
 distillerConformance('rd', build('rd'));
 distillerConformance('cd', build('cd'));

@@ -25,6 +25,13 @@ export interface RrdSettings {
   temperature: number;
   /** 'sample' (the paper) or 'top' (the authors' later finding: the teacher's first K directly) */
   sampling: 'sample' | 'top';
+  /**
+   * What the ranking loss sees as the student's score: 'raw' (BPR's inner product, NeuMF's logit — our default) or
+   * 'sigmoid' (NeuMF's predicted probability). The paper does not say which the NeuMF runs used; with logits and
+   * λ_RRD = 0.1 the loss dominates the BCE and drives logit gaps past 80, with probabilities the gaps stay below 1.
+   * Absent means 'raw' (so the settings, and the resume identity, of runs made before this option are unchanged).
+   */
+  score?: 'raw' | 'sigmoid';
 }
 
 export const RRD_DEFAULTS: RrdSettings = { lambda: 1e-3, interesting: 40, uninteresting: 40, topN: 500, temperature: 10, sampling: 'sample' };
@@ -167,7 +174,8 @@ export class RrdTerm implements LossTerm {
       items.set(this.uninterestingItems.subarray(u * L, u * L + L), r * (K + L) + K);
     });
     return tf.tidy(() => {
-      const scores = this.student.scoreUserItems(tf.tensor1d(users, 'int32'), tf.tensor2d(items, [users.length, K + L], 'int32'));
+      const raw = this.student.scoreUserItems(tf.tensor1d(users, 'int32'), tf.tensor2d(items, [users.length, K + L], 'int32'));
+      const scores = this.settings_.score === 'sigmoid' ? tf.sigmoid(raw) : raw;
       const a = tf.slice(scores, [0, 0], [users.length, K]);
       const b = tf.slice(scores, [0, K], [users.length, L]);
       return tf.sum(relaxedRankingLoss(a, b)) as Scalar;
