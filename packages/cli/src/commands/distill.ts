@@ -28,7 +28,7 @@ export function registerDistillCommand(program: Command): void {
     .option('--rrd-top-n <n>', 'RRD/RD/CD: length of the teacher ranking', '500')
     .option('--rrd-temperature <x>', 'RRD: T in exp(-rank/T)', '10')
     .option('--rrd-sampling <mode>', 'RRD: sample (the paper) | top (the teacher\'s first K, the authors\' later variant)', 'sample')
-    .option('--rrd-score <kind>', 'RRD: the student score it ranks: raw (inner product / NeuMF logit) | sigmoid (NeuMF probability)', 'raw')
+    .option('--rrd-score <kind>', 'RRD: the student score it ranks: raw (inner product / logit) | sigmoid (probability) (default: raw for BPR, sigmoid for NeuMF)')
     .option('--lambda-rd <x>', 'RD: weight of the distillation term', '0.1')
     .option('--lambda-cd <x>', 'CD: weight of the distillation term', '0.1')
     .action(async (opts: Record<string, unknown>, command: Command) => {
@@ -53,7 +53,11 @@ export function registerDistillCommand(program: Command): void {
       settings.rrd.topN = parseInteger('--rrd-top-n', String(opts.rrdTopN), 1);
       settings.rrd.temperature = parseNumber('--rrd-temperature', String(opts.rrdTemperature));
       settings.rrd.sampling = parseChoice('--rrd-sampling', String(opts.rrdSampling), ['sample', 'top'] as const);
-      if (parseChoice('--rrd-score', String(opts.rrdScore), ['raw', 'sigmoid'] as const) === 'sigmoid') settings.rrd.score = 'sigmoid';
+      if (opts.rrdScore !== undefined) {
+        // absent means raw: keeps the settings (and resume identity) of runs made before the option existed
+        if (parseChoice('--rrd-score', String(opts.rrdScore), ['raw', 'sigmoid'] as const) === 'sigmoid') settings.rrd.score = 'sigmoid';
+        else delete settings.rrd.score;
+      }
       settings.rd.lambda = parseNumber('--lambda-rd', String(opts.lambdaRd));
       settings.cd.lambda = parseNumber('--lambda-cd', String(opts.lambdaCd));
       settings.cd.topN = settings.rrd.topN;

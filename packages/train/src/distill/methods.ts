@@ -5,14 +5,19 @@
  * | --- | --- | --- | --- |
  * | none | — | | |
  * | de | DE | λ_DE 0.01, M 30, τ 1 → 1e−10 over 1000 epochs, sparse experts | λ_DE 1e−4 |
- * | rrd | RRD | λ_RRD 1e−3, K 40, L 40, N 500, T 10 | λ_RRD 0.1 |
- * | de-rrd | DE + RRD | as above | λ_DE 1e−4, λ_RRD 0.1 |
+ * | rrd | RRD | λ_RRD 1e−3, K 40, L 40, N 500, T 10 | λ_RRD 0.1, RRD on σ(logit) |
+ * | de-rrd | DE + RRD | as above | λ_DE 1e−4, λ_RRD 0.1, RRD on σ(logit) |
  * | rd | RD | λ 0.1, K 10, exp(−r/1), hybrid from epoch 10 | |
  * | cd | CD | λ 0.1, 10 samples from the top 500, γ 10 | |
  *
  * BPR values are the authors' CiteULike code defaults; NeuMF λs are the best DE-RRD cell of the paper's Table 5
  * (inferred to be Foursquare; the paper gives no CiteULike NeuMF values). RD and CD settings used in the paper are not
  * public; see rd.ts and cd.ts.
+ *
+ * NeuMF's RRD ranks the student's probabilities σ(logit), not its logits (the paper does not say which). Measured on
+ * CiteULike (NeuMF teacher d=250 → student d=25, λ_RRD 0.1): on logits the ranking term dominates the BCE, drives
+ * logit gaps past 80 and ends at test H@5 0.3752, below the undistilled student (0.3861); on probabilities RRD is the
+ * strongest method, as in the paper. `--rrd-score raw` restores logits.
  */
 import { InputError, type Dataset } from '@derrd/core';
 import type { RecModel } from '../models/model.js';
@@ -41,6 +46,7 @@ export function methodDefaults(kind: string, method: MethodName): MethodSettings
   if (kind === 'neumf') {
     base.de.lambda = 1e-4;
     base.rrd.lambda = 0.1;
+    base.rrd.score = 'sigmoid';
   }
   void method;
   return base;
