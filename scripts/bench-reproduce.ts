@@ -14,9 +14,8 @@
  */
 import { existsSync, mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { loadDataset, prepareFromSplit, readCard, readSplitDir, round4, saveDataset, sha256File, trainingFinished, writeFileAtomic, type ModelCard } from '@derrd/core';
-import { pairedTest } from '@derrd/core';
-import { TRAIN_DEFAULTS, evaluateModel, initBackend, loadCheckpoint, methodDefaults, prepareDistillation, train, type MethodName, type ModelKind } from '@derrd/train';
+import { loadDataset, pairedTest, prepareFromSplit, readCard, readSplitDir, round4, saveDataset, sha256File, trainingFinished, writeFileAtomic, type ModelCard } from '@derrd/core';
+import { TRAIN_DEFAULTS, evaluateCheckpoint, initBackend, loadCheckpoint, methodDefaults, prepareDistillation, train, type MethodName, type ModelKind } from '@derrd/train';
 
 const root = resolve(import.meta.dirname, '..');
 const arg = (name: string, fallback: string) => { const k = process.argv.indexOf(`--${name}`); return k > 0 ? process.argv[k + 1] : fallback; };
@@ -89,14 +88,7 @@ for (const name of ['teacher', 'student', 'rd', 'cd', 'de', 'rrd', 'de-rrd'].fil
 }
 
 // paired per-user test of every row against the undistilled student, on the saved (best validation HR@5) weights
-const ranksOf = async (out: string) => {
-  const { model } = loadCheckpoint(out, ds);
-  try {
-    return (await evaluateModel(model, ds, 'sampled')).ranks.test;
-  } finally {
-    model.dispose();
-  }
-};
+const ranksOf = async (out: string) => (await evaluateCheckpoint(out, ds, 'sampled')).result.ranks.test;
 const studentRow = rows.find((r) => r.name === 'student');
 const pValues = new Map<string, { h5: number; n5: number }>();
 if (studentRow) {

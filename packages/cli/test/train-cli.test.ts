@@ -79,4 +79,20 @@ test('train and evaluate: bad flags and checkpoints give one-line errors', () =>
   r = derrd(['evaluate', out, '--data', data, '--protocol', 'full', '--json']);
   assert.equal(r.status, 0, r.stderr);
   assert.ok(JSON.parse(r.stdout).test['Recall@10'] >= 0);
+  assert.equal(JSON.parse(r.stdout).ranks, undefined);
+
+  // compare: the same checkpoint against itself differs by nothing; a second one gets a p-value; bad metrics refused
+  const second = join(dir, 'm2');
+  assert.equal(derrd([...trainArgs(data, second, 1), '--seed', '7']).status, 0);
+  r = derrd(['compare', out, out, second, '--data', data, '--metrics', 'HR@5,NDCG@10', '--json']);
+  assert.equal(r.status, 0, r.stderr);
+  const cmp = JSON.parse(r.stdout);
+  assert.equal(cmp.comparisons.length, 2);
+  for (const t of cmp.comparisons[0].tests) assert.deepEqual([t.diff, t.pValue, t.better, t.worse], [0, 1, 0, 0]);
+  const evalSecond = JSON.parse(derrd(['evaluate', second, '--data', data, '--json']).stdout);
+  const hr = cmp.comparisons[1].tests[0];
+  assert.ok(Math.abs(hr.meanB - evalSecond.test['HR@5']) < 1e-9 && hr.pValue >= 0 && hr.pValue <= 1);
+  r = derrd(['compare', out, second, '--data', data, '--metrics', 'AUC']);
+  assert.equal(r.status, 2);
+  assert.match(r.stderr, /--metrics: unknown metric "AUC"/);
 });

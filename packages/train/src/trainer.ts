@@ -13,6 +13,7 @@ import {
 import { tf, type Tensor, type Variable, type Scalar } from './tf.js';
 import { initBackend, type BackendInfo, type BackendRequest } from './backend.js';
 import { AdamL2 } from './optimizer.js';
+import { loadCheckpoint } from './checkpoint.js';
 import { createModel } from './models/registry.js';
 import type { ModelKind, RecModel } from './models/model.js';
 import type { Batch, LossTerm } from './terms.js';
@@ -315,6 +316,16 @@ export function trainingStep(model: RecModel, terms: LossTerm[], trainable: Reco
   for (const [name, v] of Object.entries(trainable)) if (grads[v.name]) byName[name] = grads[v.name];
   optimizer.apply(trainable, byName);
   return { loss, parts: partValues };
+}
+
+/** Loads a checkpoint's saved weights, evaluates them on `ds` and frees them. */
+export async function evaluateCheckpoint(dir: string, ds: Dataset, protocol: 'sampled' | 'full'): Promise<{ card: ModelCard; result: EvalResult }> {
+  const { card, model } = loadCheckpoint(dir, ds);
+  try {
+    return { card, result: await evaluateModel(model, ds, protocol) };
+  } finally {
+    model.dispose();
+  }
 }
 
 export async function evaluateModel(model: RecModel, ds: Dataset, protocol: 'sampled' | 'full'): Promise<EvalResult> {

@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
-import { InputError, loadDataset, metricOfRank, pairedTest, round4, type PairedResult } from '@derrd/core';
-import { BACKENDS, evaluateModel, initBackend, loadCheckpoint } from '@derrd/train';
-import { emit, info, parseChoice } from '../output.js';
+import { loadDataset, metricOfRank, pairedTest, round4, type PairedResult } from '@derrd/core';
+import { BACKENDS, evaluateCheckpoint, initBackend } from '@derrd/train';
+import { UsageError, emit, info, parseChoice } from '../output.js';
 
 const DEFAULT_METRICS = 'HR@5,NDCG@5,HR@10,NDCG@10,HR@20,NDCG@20';
 
@@ -29,39 +29,34 @@ export function registerCompareCommand(program: Command): void {
         try {
           metricOfRank(m);
         } catch (err) {
-          throw new InputError(`--metrics: ${(err as Error).message}`);
+          throw new UsageError(`--metrics: ${(err as Error).message}`);
         }
       }
       const backend = await initBackend(parseChoice('--backend', String(opts.backend), BACKENDS));
       const dataset = loadDataset(String(opts.data));
       const evaluated: { checkpoint: string; label: string; savedEpoch: number; ranks: Int32Array }[] = [];
       for (const checkpoint of [baseline, ...others]) {
-        const { card, model } = loadCheckpoint(checkpoint, dataset);
-        try {
-          info(`evaluating ${checkpoint} (${protocol} protocol)`);
-          const result = await evaluateModel(model, dataset, protocol);
-          evaluated.push({ checkpoint, label: `${card.model.kind} d=${card.model.dim} ${card.method.name}`, savedEpoch: card.savedEpoch, ranks: result.ranks[split] });
-        } finally {
-          model.dispose();
-        }
+        info(`evaluating ${checkpoint} (${protocol} protocol)`);
+        const { card, result } = await evaluateCheckpoint(checkpoint, dataset, protocol);
+        evaluated.push({ checkpoint, label: `${card.model.kind} d=${card.model.dim} ${card.method.name}`, savedEpoch: card.savedEpoch, ranks: result.ranks[split] });
       }
       const [base, ...rest] = evaluated;
       const comparisons = rest.map((o) => ({ checkpoint: o.checkpoint, label: o.label, savedEpoch: o.savedEpoch, tests: metrics.map((m) => pairedTest(base.ranks, o.ranks, m)) }));
-      const output = { baseline: { checkpoint: base.checkpoint, label: base.label, savedEpoch: base.savedEpoch }, protocol, split, users: base.ranks.length, backend: backend.name, comparisons };
+      const baseValues = Object.fromEntries(metrics.map((m) => {
+        const f = metricOfRank(m);
+        return [m, base.ranks.reduce((sum, r) => sum + f(r), 0) / Math.max(1, base.ranks.length)];
+      }));
+      const output = { baseline: { checkpoint: base.checkpoint, label: base.label, savedEpoch: base.savedEpoch, values: baseValues }, protocol, split, users: base.ranks.length, backend: backend.name, comparisons };
       emit({ json: Boolean(opts.json) }, output, () => {
         const fmt = (t: PairedResult) => `${round4(t.meanB).toFixed(4)} ${t.diff >= 0 ? '+' : '−'}${Math.abs(round4(t.diff)).toFixed(4)} p=${t.pValue < 1e-4 ? '<1e-4' : t.pValue.toFixed(4)}`;
         const lines = [
           `${split} set, ${protocol} protocol, ${base.ranks.length} users; paired test per user against ${base.checkpoint} (${base.label}); each checkpoint at its saved epoch`,
           `${'model'.padEnd(34)} ${metrics.map((m) => m.padEnd(28)).join(' ')}`,
-          `${`${base.checkpoint}`.slice(-34).padEnd(34)} ${metrics.map((m) => `${round4(comparisonsBase(base.ranks, m)).toFixed(4)} (baseline)`.padEnd(28)).join(' ')}`,
+          `${`${base.checkpoint}`.slice(-34).padEnd(34)} ${metrics.map((m) => `${round4(baseValues[m]).toFixed(4)} (baseline)`.padEnd(28)).join(' ')}`,
           ...comparisons.map((c) => `${c.checkpoint.slice(-34).padEnd(34)} ${c.tests.map((t) => fmt(t).padEnd(28)).join(' ')}`),
           'p: two-sided paired test (normal approximation); it covers the evaluation users, not other splits or training seeds',
         ];
         return lines.join('\n');
       });
     });
-}
-
-function comparisonsBase(ranks: Int32Array, metric: string): number {
-  return pairedTest(ranks, ranks, metric).meanA;
 }

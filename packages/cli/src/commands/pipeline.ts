@@ -13,7 +13,7 @@ import {
 import { exportCheckpoint } from '@derrd/export';
 import { createRecommender, type Provider } from '@derrd/runtime';
 import {
-  TRAIN_DEFAULTS, evaluateModel, initBackend, loadCheckpoint, methodDefaults, parseMethod, prepareDistillation, train,
+  TRAIN_DEFAULTS, evaluateCheckpoint, initBackend, loadCheckpoint, methodDefaults, parseMethod, prepareDistillation, train,
   type MethodSettings, type TrainConfig, DERRD_VERSION,
 } from '@derrd/train';
 import { emit, info } from '../output.js';
@@ -205,14 +205,7 @@ export function registerPipelineCommand(program: Command): void {
 
       // 6b. is the distilled student's difference from the student and the teacher larger than the evaluation noise?
       const ranks: Int32Array[] = [];
-      for (const [, dir] of roles) {
-        const { model } = loadCheckpoint(dir, ds);
-        try {
-          ranks.push((await evaluateModel(model, ds, cards[0].metrics.protocol === 'full' ? 'full' : 'sampled')).ranks.test);
-        } finally {
-          model.dispose();
-        }
-      }
+      for (const [, dir] of roles) ranks.push((await evaluateCheckpoint(dir, ds, cards[0].metrics.protocol === 'full' ? 'full' : 'sampled')).result.ranks.test);
       const comparisons: ReportComparison[] = [];
       for (const [against, k] of [['student', 1], ['teacher', 0]] as const) {
         for (const metric of ['HR@5', 'NDCG@10']) {
