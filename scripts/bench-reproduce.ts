@@ -14,7 +14,7 @@
  */
 import { existsSync, mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { loadDataset, pairedTest, prepareFromSplit, readCard, readSplitDir, round4, saveDataset, sha256File, trainingFinished, writeFileAtomic, type ModelCard } from '@derrd/core';
+import { checkpointFinished, formatPValue, loadDataset, pairedTest, prepareFromSplit, readCard, readSplitDir, round4, saveDataset, sha256File, trainingFinished, writeFileAtomic, type ModelCard } from '@derrd/core';
 import { TRAIN_DEFAULTS, evaluateCheckpoint, initBackend, loadCheckpoint, methodDefaults, prepareDistillation, train, type MethodName, type ModelKind } from '@derrd/train';
 
 const root = resolve(import.meta.dirname, '..');
@@ -41,7 +41,7 @@ if (!existsSync(dataDir)) {
 const ds = loadDataset(dataDir);
 const backend = await initBackend('auto');
 const started = performance.now();
-const finished = (d: string) => existsSync(join(d, 'card.json')) && trainingFinished(readCard(d));
+const finished = checkpointFinished;
 
 async function run(name: string, out: string, dim: number, method: MethodName | null): Promise<ModelCard> {
   if (finished(out)) {
@@ -101,7 +101,7 @@ if (studentRow) {
 }
 const pCell = (name: string) => {
   const p = pValues.get(name);
-  const f = (x: number) => (x < 1e-4 ? '<1e-4' : x.toFixed(3));
+  const f = (x: number) => formatPValue(x, 3);
   return p ? `${f(p.h5)} / ${f(p.n5)}` : '—';
 };
 const cols = [5, 10, 20].flatMap((n) => ['HR', 'MRR', 'NDCG'].map((m) => `${m}@${n}`));

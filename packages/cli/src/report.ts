@@ -6,7 +6,7 @@
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
-import type { EpochRecord, Metrics } from '@derrd/core';
+import { formatPValue, type EpochRecord, type Metrics } from '@derrd/core';
 
 export interface ReportModel {
   name: string;
@@ -57,8 +57,7 @@ export function renderReportHtml(report: Report): string {
   const head = (cols: string[]) => `<tr>${cols.map((c) => `<th>${esc(c)}</th>`).join('')}</tr>`;
   const accuracy = report.models.map((m) => `<tr><td>${esc(m.name)}</td><td>${esc(m.method)}</td>${metricCols.map((c) => `<td>${fmt(m.test[c])}</td>`).join('')}</tr>`).join('');
   const sizes = report.models.map((m) => `<tr><td>${esc(m.name)}</td><td>${m.kind} d=${m.dim}</td><td>${m.parameters.toLocaleString('en-US')}</td><td>${m.onnxBytes.toLocaleString('en-US')}</td><td>${(m.wallSeconds / 60).toFixed(1)}</td><td>${m.history.length}</td></tr>`).join('');
-  const pFmt = (p: number) => (p < 1e-4 ? '&lt; 1e-4' : p.toFixed(4));
-  const comparisonRows = report.comparisons.map((c) => `<tr><td>${esc(c.model)}</td><td>${esc(c.against)}</td><td>${esc(c.metric)}</td><td>${fmt(c.value)}</td><td>${fmt(c.againstValue)}</td><td>${c.diff >= 0 ? '+' : ''}${c.diff.toFixed(4)}</td><td>${pFmt(c.pValue)}</td></tr>`).join('');
+  const comparisonRows = report.comparisons.map((c) => `<tr><td>${esc(c.model)}</td><td>${esc(c.against)}</td><td>${esc(c.metric)}</td><td>${fmt(c.value)}</td><td>${fmt(c.againstValue)}</td><td>${c.diff >= 0 ? '+' : ''}${c.diff.toFixed(4)}</td><td>${esc(formatPValue(c.pValue))}</td></tr>`).join('');
   const latencyRows = report.models.flatMap((m) => m.latency.map((l) => `<tr><td>${esc(m.name)}</td><td>${esc(l.runtime)}</td><td>${esc(l.provider)}</td><td>${l.threads}</td><td>${l.batch}</td><td>${l.p50Us.toFixed(0)}</td><td>${l.p95Us.toFixed(0)}</td></tr>`)).join('');
   const data = JSON.stringify({
     models: report.models.map((m) => ({

@@ -68,6 +68,11 @@ export function trainingFinished(card: Pick<ModelCard, 'status'>): boolean {
   return card.status === 'early-stopped' || card.status === 'max-epochs';
 }
 
+/** Whether `dir` holds a model card of a run that finished training. */
+export function checkpointFinished(dir: string): boolean {
+  return existsSync(join(dir, CARD_FILE)) && trainingFinished(readCard(dir));
+}
+
 /** The selected weights, verified against the card's sha256. */
 export function readWeights(dir: string, card: ModelCard = readCard(dir)): { tensors: Record<string, SafeTensor>; sha256: string } {
   if (!card.weights) throw new InputError('checkpoint has no saved weights yet (training has not finished an epoch)', { file: dir });

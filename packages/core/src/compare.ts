@@ -61,6 +61,11 @@ export function pairedTest(ranksA: ArrayLike<number>, ranksB: ArrayLike<number>,
   return { metric, meanA: n ? sumA / n : 0, meanB: n ? sumB / n : 0, diff: mean, stdErr, z, pValue: stdErr > 0 ? twoSidedNormalP(z) : 1, better, worse };
 }
 
+/** A p-value for tables: "< 1e-4" below that, else fixed with `digits` decimals. */
+export function formatPValue(p: number, digits = 4): string {
+  return p < 1e-4 ? '< 1e-4' : p.toFixed(digits);
+}
+
 /** P(|Z| ≥ |z|) for a standard normal Z. */
 export function twoSidedNormalP(z: number): number {
   return Math.min(1, erfc(Math.abs(z) / Math.SQRT2));

@@ -5,11 +5,17 @@
  */
 import { tf, type Tensor } from './tf.js';
 
-type Fn2 = (a: Tensor, b: Tensor) => Tensor;
-
-function customGrad2(fn: (a: Tensor, b: Tensor, save: tf.GradSaveFunc) => { value: Tensor; gradFunc: (dy: Tensor, saved: Tensor[]) => Tensor[] }): Fn2 {
-  return tf.customGrad(fn as unknown as Parameters<typeof tf.customGrad>[0]) as unknown as Fn2;
+/**
+ * tf.customGrad with the types its declaration lacks: `fn` gets the input tensors (and tfjs's save function) and
+ * returns the value with a gradFunc giving one gradient per input.
+ */
+export function customOp<A extends Tensor[]>(
+  fn: (...args: [...A, tf.GradSaveFunc]) => { value: Tensor; gradFunc: (dy: Tensor, saved: Tensor[]) => Tensor[] },
+): (...args: A) => Tensor {
+  return tf.customGrad(fn as unknown as Parameters<typeof tf.customGrad>[0]) as unknown as (...args: A) => Tensor;
 }
+
+const customGrad2 = customOp<[Tensor, Tensor]>;
 
 /** Rows of `table` at `ids`; the gradient is a scatter-add into a dense [rows, d] tensor. */
 export function embeddingLookup(table: Tensor, ids: Tensor): Tensor {
@@ -66,13 +72,4 @@ export function segmentSum(x: Tensor, ids: Tensor, segments: number): Tensor {
       gradFunc: (dy, saved) => [tf.gather(dy, saved[0]), tf.zerosLike(saved[0])],
     };
   })(x, ids);
-}
-
-/** x with a zero gradient (tfjs has no stopGradient): for shifts that cancel out mathematically, like a row max. */
-export function detach(x: Tensor): Tensor {
-  const fn = (v: Tensor, save: tf.GradSaveFunc) => {
-    void save;
-    return { value: tf.clone(v), gradFunc: (dy: Tensor) => [tf.zerosLike(dy)] };
-  };
-  return (tf.customGrad(fn as unknown as Parameters<typeof tf.customGrad>[0]) as unknown as (t: Tensor) => Tensor)(x);
 }

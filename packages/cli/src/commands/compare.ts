@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { loadDataset, metricOfRank, pairedTest, round4, type PairedResult } from '@derrd/core';
+import { formatPValue, loadDataset, metricOfRank, pairedTest, round4, type PairedResult } from '@derrd/core';
 import { BACKENDS, evaluateCheckpoint, initBackend } from '@derrd/train';
 import { UsageError, emit, info, parseChoice } from '../output.js';
 
@@ -48,7 +48,7 @@ export function registerCompareCommand(program: Command): void {
       }));
       const output = { baseline: { checkpoint: base.checkpoint, label: base.label, savedEpoch: base.savedEpoch, values: baseValues }, protocol, split, users: base.ranks.length, backend: backend.name, comparisons };
       emit({ json: Boolean(opts.json) }, output, () => {
-        const fmt = (t: PairedResult) => `${round4(t.meanB).toFixed(4)} ${t.diff >= 0 ? '+' : '−'}${Math.abs(round4(t.diff)).toFixed(4)} p=${t.pValue < 1e-4 ? '<1e-4' : t.pValue.toFixed(4)}`;
+        const fmt = (t: PairedResult) => `${round4(t.meanB).toFixed(4)} ${t.diff >= 0 ? '+' : '−'}${Math.abs(round4(t.diff)).toFixed(4)} p ${formatPValue(t.pValue)}`;
         const lines = [
           `${split} set, ${protocol} protocol, ${base.ranks.length} users; paired test per user against ${base.checkpoint} (${base.label}); each checkpoint at its saved epoch`,
           `${'model'.padEnd(34)} ${metrics.map((m) => m.padEnd(28)).join(' ')}`,

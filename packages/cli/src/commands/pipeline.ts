@@ -8,7 +8,7 @@ import { existsSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import type { Command } from 'commander';
 import {
-  InputError, canonicalJson, loadDataset, pairedTest, readCard, sha256, trainingFinished, writeFileAtomic, type Dataset, type ModelCard, type PrepareOptions,
+  InputError, canonicalJson, checkpointFinished, formatPValue, loadDataset, pairedTest, readCard, sha256, trainingFinished, writeFileAtomic, type Dataset, type ModelCard, type PrepareOptions,
 } from '@derrd/core';
 import { exportCheckpoint } from '@derrd/export';
 import { createRecommender, type Provider } from '@derrd/runtime';
@@ -146,7 +146,7 @@ export function registerPipelineCommand(program: Command): void {
       const backend = await initBackend(opts.backend as 'auto');
 
       // 2-4. teacher, student, distilled student
-      const finished = (dir: string) => existsSync(join(dir, 'card.json')) && trainingFinished(readCard(dir));
+      const finished = checkpointFinished;
       const reused: Partial<Record<'teacher' | 'student' | 'distilled', ModelCard>> = {};
       for (const role of ['teacher', 'student', 'distilled'] as const) {
         const dir = config.reuse[role];
@@ -261,7 +261,7 @@ export function registerPipelineCommand(program: Command): void {
       writeFileAtomic(join(out, 'report.json'), JSON.stringify(report, null, 2) + '\n');
       writeFileAtomic(join(out, 'report.html'), renderReportHtml(report));
       const rows = report.models.map((m) => `${m.name.padEnd(10)} HR@5 ${(m.test['HR@5'] ?? NaN).toFixed(4)}  NDCG@10 ${(m.test['NDCG@10'] ?? NaN).toFixed(4)}  ${(m.onnxBytes / 1e6).toFixed(2)} MB  B=1 p50 ${m.latency.find((l) => l.provider === 'cpu' && l.batch === 1)?.p50Us.toFixed(0)} µs`);
-      const tests = comparisons.map((c) => `${c.model} vs ${c.against}: ${c.metric} ${c.diff >= 0 ? '+' : ''}${c.diff.toFixed(4)} (paired p = ${c.pValue < 1e-4 ? '< 1e-4' : c.pValue.toFixed(4)})`);
+      const tests = comparisons.map((c) => `${c.model} vs ${c.against}: ${c.metric} ${c.diff >= 0 ? '+' : ''}${c.diff.toFixed(4)} (paired p ${formatPValue(c.pValue)})`);
       emit({ json: opts.json }, report, () => [`report: ${join(out, 'report.html')} (and report.json) in ${report.seconds.total.toFixed(1)} s`, ...rows, ...tests].join('\n'));
     });
 }

@@ -14,7 +14,7 @@
  */
 import { Rng } from '@derrd/core';
 import { tf, type Scalar, type Tensor, type Variable } from '../tf.js';
-import { embeddingLookup, matMul, segmentSum } from '../ops.js';
+import { customOp, embeddingLookup, matMul, segmentSum } from '../ops.js';
 import { uniformInit, type RecModel, type Representation } from '../models/model.js';
 import type { Batch, LossTerm } from '../terms.js';
 import { ExpertMixtureKernel } from './expert-kernel.js';
@@ -164,7 +164,7 @@ export class ExpertSet {
   private mixture(hs: Tensor, weight: Tensor, pairEntity: Int32Array, pairExpert: Int32Array, numEntities: number): Tensor {
     const kernel = this.kernel!;
     const { m, ds, h, dt } = this;
-    const op = tf.customGrad(((x: Tensor, w: Tensor, w1: Tensor, b1: Tensor, w2: Tensor, b2: Tensor) => {
+    const op = customOp<[Tensor, Tensor, Tensor, Tensor, Tensor, Tensor]>((x, w, w1, b1, w2, b2) => {
       const data = (t: Tensor) => t.dataSync() as Float32Array;
       const recon = kernel.forward({ hs: data(x), w1: data(w1), b1: data(b1), w2: data(w2), b2: data(b2), pairEntity, pairExpert, pairWeight: data(w), numEntities });
       return {
@@ -177,7 +177,7 @@ export class ExpertSet {
           ];
         },
       };
-    }) as unknown as Parameters<typeof tf.customGrad>[0]) as unknown as (...t: Tensor[]) => Tensor;
+    });
     return op(hs, weight, this.w1, this.b1, this.w2, this.b2);
   }
 }

@@ -7,6 +7,7 @@
  * the interesting items in teacher order, b = of the uninteresting ones — each log-sum-exp shifted by its own maximum.
  */
 import { Rng, isTrainPositive, topIndices, type Dataset } from '@derrd/core';
+import { customOp } from '../ops.js';
 import { tf, type Scalar, type Tensor, type Variable } from '../tf.js';
 import type { RecModel } from '../models/model.js';
 import type { Batch, LossTerm } from '../terms.js';
@@ -58,7 +59,7 @@ export function sampleRankPositions(rng: Rng, n: number, k: number, temperature:
  * tfjs ops and their gradients.
  */
 export function relaxedRankingLoss(a: Tensor, b: Tensor): Tensor {
-  const op = tf.customGrad(((at: Tensor, bt: Tensor) => {
+  const op = customOp<[Tensor, Tensor]>((at, bt) => {
     const [rows, k] = at.shape as [number, number];
     const l = bt.shape[1] as number;
     const av = at.dataSync() as Float32Array;
@@ -108,7 +109,7 @@ export function relaxedRankingLoss(a: Tensor, b: Tensor): Tensor {
         return [tf.tensor2d(ga, [rows, k]), tf.tensor2d(gb, [rows, l])];
       },
     };
-  }) as unknown as Parameters<typeof tf.customGrad>[0]) as unknown as (x: Tensor, y: Tensor) => Tensor;
+  });
   return op(a, b);
 }
 
