@@ -4,6 +4,8 @@
  * exact expert mixtures, on the same seed and the same batches. Prints a table and writes bench/results/de-speed.json.
  *   npm run bench:de [-- --teacher runs/cu-bpr-teacher --epochs 0,25,50,100,200,400 --steps 8 --modes sparse,exact --method de-rrd --dim 20]
  *   npm run bench:de -- --teacher runs/cu-neumf-teacher --dim 25 --modes sparse     # NeuMF (batch 512, L2 1e-4 as bench:reproduce)
+ *   npm run bench:de -- --modes sparse --threads 1,2     # sparse kernel on one thread, then with a worker lane
+ * --threads defaults to what training would use (DERRD_DE_THREADS, else 2 on a machine with two cores).
  * The student has the teacher's model kind; its batch size and L2 follow bench:reproduce's recipe for that kind
  * (--batch-size, --weight-decay override). Results go to bench/results/de-speed[-neumf].json.
  */
@@ -11,7 +13,7 @@ import { existsSync, mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { loadDataset, Rng, sampleTriples, writeFileAtomic } from '@derrd/core';
 import {
-  AdamL2, DeTerm, TRAIN_DEFAULTS, createModel, deTemperature, initBackend, loadCheckpoint, methodDefaults, parseMethod, prepareDistillation, tf,
+  AdamL2, DeTerm, TRAIN_DEFAULTS, createModel, deThreads, deTemperature, initBackend, setDeThreads, loadCheckpoint, methodDefaults, parseMethod, prepareDistillation, tf,
   trainableOf, trainingStep, type Batch, type LossTerm,
 } from '@derrd/train';
 
@@ -24,6 +26,10 @@ const steps = Number(arg('steps', '8'));
 const modes = arg('modes', 'sparse,exact').split(',') as ('sparse' | 'exact')[];
 const method = parseMethod(arg('method', 'de-rrd'));
 const studentDim = Number(arg('dim', '20'));
+const threadCounts = arg('threads', String(deThreads())).split(',').map((t) => {
+  if (t !== '1' && t !== '2') throw new Error(`--threads takes 1 and/or 2 (got "${t}")`);
+  return Number(t) as 1 | 2;
+});
 for (const p of [teacherDir, dataDir]) if (!existsSync(p)) { console.error(`needs ${p} (run npm run bench:reproduce -- --only teacher first)`); process.exit(1); }
 
 const backend = await initBackend('auto');
@@ -34,9 +40,10 @@ const batchSize = Number(arg('batch-size', kind === 'neumf' ? '512' : String(TRA
 const weightDecay = Number(arg('weight-decay', kind === 'neumf' ? '1e-4' : String(TRAIN_DEFAULTS.weightDecay)));
 const batchesPerEpoch = Math.ceil(ds.trainItems.length / batchSize);
 
-interface Row { mode: string; epoch: number; tau: number; msPerStep: number; deMsPerStep: number; expertsPerEntity: number; deLoss: number; epochSeconds: number }
+interface Row { mode: string; threads: number; epoch: number; tau: number; msPerStep: number; deMsPerStep: number; expertsPerEntity: number; deLoss: number; epochSeconds: number }
 const rows: Row[] = [];
-for (const mode of modes) {
+for (const mode of modes) for (const threads of mode === 'exact' ? [1] : threadCounts) {
+  setDeThreads(threads);
   for (const epoch of epochs) {
     const settings = methodDefaults(teacher.card.model.kind, method);
     settings.de.mode = mode;
@@ -74,15 +81,16 @@ for (const mode of modes) {
       if (b > 0) stepMs += performance.now() - t0; // the first step warms up kernels and caches
     }
     const row: Row = {
-      mode, epoch, tau: deTemperature(epoch, settings.de), msPerStep: stepMs / steps, deMsPerStep: deMs / steps,
+      mode, threads, epoch, tau: deTemperature(epoch, settings.de), msPerStep: stepMs / steps, deMsPerStep: deMs / steps,
       expertsPerEntity: mode === 'exact' ? settings.de.numExperts : experts / steps, deLoss: deLoss / steps, epochSeconds: (stepMs / steps) * batchesPerEpoch / 1000,
     };
     rows.push(row);
-    console.log(`${mode.padEnd(6)} epoch ${String(epoch).padStart(4)} τ=${row.tau.toPrecision(3).padEnd(9)} step ${row.msPerStep.toFixed(1).padStart(7)} ms  DE f+b ${row.deMsPerStep.toFixed(1).padStart(7)} ms  experts/entity ${row.expertsPerEntity.toFixed(2).padStart(5)}  DE loss ${row.deLoss.toFixed(1).padStart(10)}  ≈ ${row.epochSeconds.toFixed(1)} s/epoch (train only)`);
+    console.log(`${mode.padEnd(6)} ${threads} thread${threads > 1 ? 's' : ' '} epoch ${String(epoch).padStart(4)} τ=${row.tau.toPrecision(3).padEnd(9)} step ${row.msPerStep.toFixed(1).padStart(7)} ms  DE f+b ${row.deMsPerStep.toFixed(1).padStart(7)} ms  experts/entity ${row.expertsPerEntity.toFixed(2).padStart(5)}  DE loss ${row.deLoss.toFixed(1).padStart(10)}  ≈ ${row.epochSeconds.toFixed(1)} s/epoch (train only)`);
     optimizer.dispose();
     for (const t of terms) t.dispose();
     student.dispose();
   }
 }
+setDeThreads(undefined);
 mkdirSync(join(root, 'bench', 'results'), { recursive: true });
 writeFileAtomic(join(root, 'bench', 'results', kind === 'bpr' ? 'de-speed.json' : `de-speed-${kind}.json`), JSON.stringify({ benchmark: 'de-speed', node: process.version, backend, kind, method, studentDim, batchSize, weightDecay, steps, rows }, null, 2) + '\n');

@@ -11,7 +11,8 @@ export { train, trainingStep, trainableOf, evaluateModel, evaluateCheckpoint, TR
 export { loadCheckpoint, type LoadedCheckpoint } from './checkpoint.js';
 export type { Batch, LossTerm } from './terms.js';
 export { DeTerm, ExpertSet, DE_DEFAULTS, deTemperature, expertHiddenDim, routeEntities, setDeKernel, type DeSettings } from './distill/de.js';
-export { ExpertMixtureKernel, type MixtureInputs, type MixtureGradients } from './distill/expert-kernel.js';
+export { ExpertMixtureKernel, splitPoint, type MixtureInputs, type MixtureGradients } from './distill/expert-kernel.js';
+export { ExpertLane, deThreads, expertLane, setDeThreads } from './distill/expert-lane.js';
 export { RrdTerm, RRD_DEFAULTS, relaxedRankingLoss, sampleRankPositions, type RrdSettings } from './distill/rrd.js';
 export { RdTerm, RD_DEFAULTS, type RdSettings } from './distill/rd.js';
 export { CdTerm, CD_DEFAULTS, type CdSettings } from './distill/cd.js';

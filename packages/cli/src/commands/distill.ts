@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { InputError, loadDataset } from '@derrd/core';
 import {
-  BACKENDS, METHODS, initBackend, loadCheckpoint, methodDefaults, parseMethod, prepareDistillation, type BackendRequest, type MethodSettings,
+  BACKENDS, METHODS, deThreads, initBackend, loadCheckpoint, methodDefaults, methodTerms, parseMethod, prepareDistillation, setDeThreads, type BackendRequest, type MethodSettings,
 } from '@derrd/train';
 import { info, parseChoice, parseInteger, parseNumber } from '../output.js';
 import { Progress } from '../progress.js';
@@ -19,6 +19,7 @@ export function registerDistillCommand(program: Command): void {
     .option('--experts <n>', 'DE: number of experts M', '30')
     .option('--de-mode <mode>', 'DE: sparse (experts with the top 99.9% of the selection weight, at most --de-max-experts) | exact (every expert on every entity)', 'sparse')
     .option('--de-max-experts <n>', 'DE sparse mode: most experts per entity', '8')
+    .option('--de-threads <n>', 'DE sparse mode: 1, or 2 to run half of the expert pairs on a worker thread (the same floats either way); auto = DERRD_DE_THREADS, else 2 where there are 2+ cores', 'auto')
     .option('--tau-start <x>', 'DE: Gumbel-softmax temperature at epoch 0', '1')
     .option('--tau-end <x>', 'DE: temperature reached after --anneal-epochs', '1e-10')
     .option('--anneal-epochs <n>', 'DE: epochs of the geometric temperature decay', '1000')
@@ -44,6 +45,9 @@ export function registerDistillCommand(program: Command): void {
       settings.de.numExperts = parseInteger('--experts', String(opts.experts), 1);
       settings.de.mode = parseChoice('--de-mode', String(opts.deMode), ['sparse', 'exact'] as const);
       settings.de.sparseMaxExperts = parseInteger('--de-max-experts', String(opts.deMaxExperts), 1);
+      const threads = String(opts.deThreads) === 'auto' ? deThreads() : parseChoice('--de-threads', String(opts.deThreads), ['1', '2', 'auto'] as const) === '1' ? 1 : 2;
+      setDeThreads(threads);
+      if (methodTerms(method).includes('de') && settings.de.mode === 'sparse') info(`DE kernel on ${threads} thread${threads > 1 ? 's' : ''}`);
       settings.de.tauStart = parseNumber('--tau-start', String(opts.tauStart));
       settings.de.tauEnd = parseNumber('--tau-end', String(opts.tauEnd));
       settings.de.annealEpochs = parseInteger('--anneal-epochs', String(opts.annealEpochs), 1);

@@ -18,6 +18,7 @@ import { customOp, embeddingLookup, matMul, segmentSum } from '../ops.js';
 import { uniformInit, type RecModel, type Representation } from '../models/model.js';
 import type { Batch, LossTerm } from '../terms.js';
 import { ExpertMixtureKernel } from './expert-kernel.js';
+import { expertLane } from './expert-lane.js';
 
 export interface DeSettings {
   /** λ_DE */
@@ -141,7 +142,7 @@ export class ExpertSet {
     }
     const weight = tf.gather(tf.reshape(s, [e * m]), tf.tensor1d(pairRows, 'int32'));
     if (deKernel === 'simd') {
-      this.kernel ??= ExpertMixtureKernel.create(m, ds, h, dt) ?? undefined;
+      this.kernel ??= ExpertMixtureKernel.create(m, ds, h, dt, expertLane()) ?? undefined;
       if (this.kernel) return this.mixture(hs, weight, Int32Array.from(entityRows), Int32Array.from(pairExpert), e);
     }
     const w1s = tf.split(this.w1, m, 0);

@@ -41,9 +41,14 @@ export const i32const = (n: number): number[] => [0x41, ...sleb(n)];
 export const f32const = (x: number): number[] => [0x43, ...new Uint8Array(new Float32Array([x]).buffer)];
 export const v128load = [...simd(0x00), 0x00, 0x00];
 export const v128store = [...simd(0x0b), 0x00, 0x00];
+/** v128.load / v128.store at a constant byte offset from the address on the stack */
+export const v128loadAt = (offset: number): number[] => [...simd(0x00), 0x00, ...uleb(offset)];
+export const v128storeAt = (offset: number): number[] => [...simd(0x0b), 0x00, ...uleb(offset)];
 export const v128zero = [...simd(0x0c), ...new Array(16).fill(0)];
 export const f32load = [0x2a, 0x02, 0x00];
 export const f32store = [0x38, 0x02, 0x00];
+export const i32loadAt = (offset: number): number[] => [0x28, 0x02, ...uleb(offset)];
+export const i32storeAt = (offset: number): number[] => [0x36, 0x02, ...uleb(offset)];
 export const splat = simd(0x13);
 export const lane = (k: number): number[] => [...simd(0x1f), k];
 export const vsqrt = simd(0xe3);
@@ -75,8 +80,12 @@ export interface WasmFunction {
   body: number[];
 }
 
-/** A module importing env.memory and exporting the given functions (no results). */
-export function assembleModule(functions: WasmFunction[]): Uint8Array<ArrayBuffer> {
+/**
+ * A module importing env.memory and exporting the given functions (no results). With `sharedMaxPages` the imported
+ * memory is a shared one of at most that many 64 KiB pages, which worker threads can bind their own instances to.
+ */
+export function assembleModule(functions: WasmFunction[], options: { sharedMaxPages?: number } = {}): Uint8Array<ArrayBuffer> {
+  const memoryLimits = options.sharedMaxPages ? [0x03, 0x01, ...uleb(options.sharedMaxPages)] : [0x00, 0x01];
   const types = functions.map((f) => [0x60, ...uleb(f.params.length), ...f.params, 0x00]);
   const bodies = functions.map((f) => {
     const code = [...vec(f.locals.map(([n, t]) => [...uleb(n), t])), ...f.body, ...end];
@@ -85,7 +94,7 @@ export function assembleModule(functions: WasmFunction[]): Uint8Array<ArrayBuffe
   return new Uint8Array([
     0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00,
     ...section(1, vec(types)),
-    ...section(2, [0x01, ...name('env'), ...name('memory'), 0x02, 0x00, 0x01]),
+    ...section(2, [0x01, ...name('env'), ...name('memory'), 0x02, ...memoryLimits]),
     ...section(3, vec(functions.map((_f, k) => uleb(k)))),
     ...section(7, vec(functions.map((f, k) => [...name(f.name), 0x00, ...uleb(k)]))),
     ...section(10, vec(bodies)),

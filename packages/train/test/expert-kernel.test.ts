@@ -1,0 +1,125 @@
+import assert from 'node:assert/strict';
+import test from 'node:test';
+import { Rng } from '@derrd/core';
+import { ExpertLane, ExpertMixtureKernel, splitPoint, type MixtureInputs } from '@derrd/train';
+
+/** Plain-JS float64 reference of the routed mixture and its gradients. */
+function reference(x: MixtureInputs, m: number, ds: number, h: number, dt: number, dRecon: Float32Array) {
+  const p = x.pairEntity.length;
+  const recon = new Float64Array(x.numEntities * dt);
+  const hidden: Float64Array[] = [];
+  const outs: Float64Array[] = [];
+  for (let q = 0; q < p; q++) {
+    const e = x.pairEntity[q], k = x.pairExpert[q];
+    const hid = new Float64Array(h);
+    for (let j = 0; j < h; j++) {
+      let s = x.b1[k * h + j];
+      for (let i = 0; i < ds; i++) s += x.hs[e * ds + i] * x.w1[(k * ds + i) * h + j];
+      hid[j] = Math.max(0, s);
+    }
+    const out = new Float64Array(dt);
+    for (let c = 0; c < dt; c++) {
+      let s = x.b2[k * dt + c];
+      for (let j = 0; j < h; j++) s += hid[j] * x.w2[(k * h + j) * dt + c];
+      out[c] = s;
+      recon[e * dt + c] += x.pairWeight[q] * s;
+    }
+    hidden.push(hid);
+    outs.push(out);
+  }
+  const g = { hs: new Float64Array(x.numEntities * ds), pairWeight: new Float64Array(p), w1: new Float64Array(m * ds * h), b1: new Float64Array(m * h), w2: new Float64Array(m * h * dt), b2: new Float64Array(m * dt) };
+  for (let q = 0; q < p; q++) {
+    const e = x.pairEntity[q], k = x.pairExpert[q];
+    const dO = new Float64Array(dt);
+    for (let c = 0; c < dt; c++) {
+      g.pairWeight[q] += dRecon[e * dt + c] * outs[q][c];
+      dO[c] = dRecon[e * dt + c] * x.pairWeight[q];
+      g.b2[k * dt + c] += dO[c];
+      for (let j = 0; j < h; j++) g.w2[(k * h + j) * dt + c] += hidden[q][j] * dO[c];
+    }
+    for (let j = 0; j < h; j++) {
+      if (!(hidden[q][j] > 0)) continue;
+      let dH = 0;
+      for (let c = 0; c < dt; c++) dH += x.w2[(k * h + j) * dt + c] * dO[c];
+      g.b1[k * h + j] += dH;
+      for (let i = 0; i < ds; i++) {
+        g.w1[(k * ds + i) * h + j] += x.hs[e * ds + i] * dH;
+        g.hs[e * ds + i] += x.w1[(k * ds + i) * h + j] * dH;
+      }
+    }
+  }
+  return { recon, g };
+}
+
+test('expert kernel: forward and every gradient equal a float64 reference, with 32-column blocks, 16-float dots and tails', (t) => {
+  // dt = 70: two 32-column register blocks, one 4-wide block and 2 scalar columns; h = 37: 16-float dot body + tails
+  const m = 5, ds = 6, h = 37, dt = 70, numEntities = 9;
+  const kernel = ExpertMixtureKernel.create(m, ds, h, dt);
+  if (!kernel) return t.skip('WebAssembly SIMD unavailable');
+  const rng = new Rng(3);
+  const rand = (n: number, scale: number) => Float32Array.from({ length: n }, () => (rng.float() * 2 - 1) * scale);
+  const pairEntity: number[] = [], pairExpert: number[] = [];
+  for (let e = 0; e < numEntities; e++) for (let k = 0; k < m; k++) if (rng.float() < 0.5 || k === e % m) { pairEntity.push(e); pairExpert.push(k); }
+  // sorted by expert, plus one out-of-order pair at the end: runs of one expert need not be contiguous
+  const order = pairEntity.map((_e, q) => q).sort((a, b) => pairExpert[a] - pairExpert[b]);
+  order.push(order.shift()!);
+  const x: MixtureInputs = {
+    hs: rand(numEntities * ds, 1), w1: rand(m * ds * h, 0.5), b1: rand(m * h, 0.3), w2: rand(m * h * dt, 0.3), b2: rand(m * dt, 0.3),
+    pairEntity: Int32Array.from(order.map((q) => pairEntity[q])), pairExpert: Int32Array.from(order.map((q) => pairExpert[q])),
+    pairWeight: rand(order.length, 1), numEntities,
+  };
+  x.hs[2] = 0; // a zero input is skipped, not mis-summed
+  const dRecon = rand(numEntities * dt, 1);
+  const recon = kernel.forward(x);
+  const grads = kernel.backward(dRecon);
+  const want = reference(x, m, ds, h, dt, dRecon);
+  const close = (got: Float32Array, expected: Float64Array, label: string) => {
+    assert.equal(got.length, expected.length, label);
+    const scale = Math.max(...Array.from(expected, Math.abs));
+    assert.ok(scale > 0, `${label}: zero reference`);
+    for (let k = 0; k < got.length; k++) assert.ok(Math.abs(got[k] - expected[k]) <= 2e-5 * scale, `${label}[${k}]: ${got[k]} vs ${expected[k]}`);
+  };
+  close(recon, want.recon, 'recon');
+  for (const key of ['hs', 'pairWeight', 'w1', 'b1', 'w2', 'b2'] as const) close(grads[key], want.g[key], key);
+  // a second call with the same inputs gives the same floats (no state carried between calls)
+  assert.deepEqual(kernel.forward(x), recon);
+  assert.deepEqual(kernel.backward(dRecon).w2, grads.w2);
+});
+
+test('expert kernel on two threads (a worker lane) gives the same floats as on one', (t) => {
+  const m = 6, ds = 5, h = 37, dt = 70, numEntities = 150;
+  const one = ExpertMixtureKernel.create(m, ds, h, dt);
+  if (!one) return t.skip('WebAssembly SIMD unavailable');
+  const lane = new ExpertLane();
+  try {
+    const two = ExpertMixtureKernel.create(m, ds, h, dt, lane)!;
+    const rng = new Rng(5);
+    const rand = (n: number, scale: number) => Float32Array.from({ length: n }, () => (rng.float() * 2 - 1) * scale);
+    const pairs: [number, number][] = [];
+    for (let e = 0; e < numEntities; e++) for (let k = 0; k < m; k++) if (rng.float() < 0.5) pairs.push([e, k]);
+    pairs.sort((a, b) => a[1] - b[1]);
+    const x: MixtureInputs = {
+      hs: rand(numEntities * ds, 1), w1: rand(m * ds * h, 0.5), b1: rand(m * h, 0.3), w2: rand(m * h * dt, 0.3), b2: rand(m * dt, 0.3),
+      pairEntity: Int32Array.from(pairs, (q) => q[0]), pairExpert: Int32Array.from(pairs, (q) => q[1]), pairWeight: rand(pairs.length, 1), numEntities,
+    };
+    const split = splitPoint(x.pairExpert);
+    assert.ok(split > 0 && split < pairs.length && x.pairExpert[split] !== x.pairExpert[split - 1], `split ${split} of ${pairs.length}`);
+    const dRecon = rand(numEntities * dt, 1);
+    for (let round = 0; round < 2; round++) {
+      assert.deepEqual(two.forward(x), one.forward(x));
+      assert.deepEqual(two.backward(dRecon), one.backward(dRecon));
+    }
+  } finally {
+    lane.close();
+  }
+});
+
+test('splitPoint: an expert boundary near the middle; no split for few, unsorted or single-expert pairs', () => {
+  const sorted = Int32Array.from({ length: 400 }, (_v, q) => Math.floor(q / 90)); // runs of 90: boundaries at 90, 180, 270, 360
+  assert.equal(splitPoint(sorted), 180);
+  assert.equal(splitPoint(sorted.subarray(0, 100)), 100);
+  const unsorted = sorted.slice();
+  unsorted[399] = 0;
+  assert.equal(splitPoint(unsorted), 400);
+  assert.equal(splitPoint(new Int32Array(400)), 400);
+});
