@@ -4,8 +4,11 @@
  * Runs (or resumes / reuses) every model under --dir, one after another, and writes
  * bench/results/reproduce-<base>.{json,md}. Hours on 2 cores (DE dominates).
  *   npm run bench:reproduce [-- --base bpr|neumf --dir runs --only teacher,student,rd,cd,de,rrd,de-rrd]
- *                               [--batch-size N --weight-decay X] [--report-only]
+ *                               [--batch-size N --weight-decay X] [--seeds 0,1,2] [--report-only]
  * --report-only trains nothing: it tabulates the finished runs and lists the others as not run.
+ * --seeds trains every student row once per seed (the teacher is one run, seed 0); seed 0 lives in cu-<base>-<name>,
+ * seed N in cu-<base>-<name>-seedN. The main table is seed 0; a second table gives each row's mean and spread over its
+ * finished seeds and the seed-paired difference to the student (same seed, so the same initial embeddings).
  * Each student row also gets a paired per-user test against the undistilled student at H@5 and N@5 (as `derrd compare`).
  * The training recipe (batch size, coupled L2) is the same for the teacher and every student of a table. BPR: the
  * authors' DE-RRD code (batch 1024, L2 1e-3). NeuMF: no DE-RRD file gives one, so the default is the authors' NeuMF
@@ -22,6 +25,9 @@ const arg = (name: string, fallback: string) => { const k = process.argv.indexOf
 const base = arg('base', 'bpr') as ModelKind;
 const dir = resolve(arg('dir', join(root, 'runs')));
 const only = arg('only', 'teacher,student,rd,cd,de,rrd,de-rrd').split(',');
+const seeds = arg('seeds', '0').split(',').map(Number);
+if (!seeds.every((x) => Number.isInteger(x) && x >= 0)) throw new Error('--seeds takes integers >= 0, e.g. 0,1,2');
+const runDir = (name: string, seed: number) => join(dir, `cu-${base}-${name}${seed === 0 ? '' : `-seed${seed}`}`);
 const recipe = base === 'bpr' ? { batchSize: 1024, weightDecay: 1e-3 } : { batchSize: 512, weightDecay: 1e-4 };
 recipe.batchSize = Number(arg('batch-size', String(recipe.batchSize)));
 recipe.weightDecay = Number(arg('weight-decay', String(recipe.weightDecay)));
@@ -43,26 +49,28 @@ const backend = await initBackend('auto');
 const started = performance.now();
 const finished = checkpointFinished;
 
-async function run(name: string, out: string, dim: number, method: MethodName | null): Promise<ModelCard> {
+async function run(name: string, out: string, dim: number, method: MethodName | null, seed: number): Promise<ModelCard> {
   if (finished(out)) {
     const card = readCard(out);
-    const c = card.config as { batchSize?: number; weightDecay?: number };
+    const c = card.config as { batchSize?: number; weightDecay?: number; seed?: number };
     if (c.batchSize !== recipe.batchSize || c.weightDecay !== recipe.weightDecay) {
       throw new Error(`${out} was trained with batch ${c.batchSize}, L2 ${c.weightDecay}; this table uses batch ${recipe.batchSize}, L2 ${recipe.weightDecay} (pass --batch-size/--weight-decay, or move the run away)`);
     }
+    if ((c.seed ?? 0) !== seed) throw new Error(`${out} was trained with seed ${c.seed}, expected ${seed}`);
     return card;
   }
   const resume = existsSync(join(out, 'resume.safetensors'));
-  console.error(`${name}: ${resume ? 'resuming' : 'training'} in ${out}`);
-  const config = { ...TRAIN_DEFAULTS, ...recipe, model: base, dim };
+  console.error(`${name}${seed === 0 ? '' : ` seed ${seed}`}: ${resume ? 'resuming' : 'training'} in ${out}`);
+  const config = { ...TRAIN_DEFAULTS, ...recipe, model: base, dim, seed };
   let setup;
   if (method) {
     const teacherDir = join(dir, `cu-${base}-teacher`);
     setup = prepareDistillation({ teacherDir, teacher: loadCheckpoint(teacherDir, ds), dataset: ds, method, settings: methodDefaults(base, method), seed: config.seed });
   }
+  const label = seed === 0 ? name : `${name} seed ${seed}`;
   const r = await train({
     dataset: ds, datasetPath: dataDir, config, out, backend: backend.name, resume, force: !resume, buildTerms: setup?.buildTerms, method: setup?.method,
-    onEvent: (e) => { if (e.type === 'epoch' && e.record.epoch % 10 === 0) console.error(`  ${name} epoch ${e.record.epoch} test H@5 ${e.record.test['HR@5'].toFixed(4)} (${e.record.trainSeconds.toFixed(1)} s)`); },
+    onEvent: (e) => { if (e.type === 'epoch' && e.record.epoch % 10 === 0) console.error(`  ${label} epoch ${e.record.epoch} test H@5 ${e.record.test['HR@5'].toFixed(4)} (${e.record.trainSeconds.toFixed(1)} s)`); },
   });
   r.model.dispose();
   return r.card;
@@ -71,19 +79,40 @@ async function run(name: string, out: string, dim: number, method: MethodName | 
 const reportOnly = process.argv.includes('--report-only');
 const rows: { name: string; card: ModelCard; out: string }[] = [];
 const notRun: string[] = [];
-for (const name of ['teacher', 'student', 'rd', 'cd', 'de', 'rrd', 'de-rrd'].filter((n) => only.includes(n))) {
-  const out = join(dir, `cu-${base}-${name}`);
-  const method = name === 'teacher' || name === 'student' ? null : (name as MethodName);
-  if (reportOnly && !finished(out)) {
-    notRun.push(name);
-    continue;
+/** finished runs per row and seed (seed 0 included), for the seeds table */
+const seedRuns = new Map<string, { seed: number; out: string; card: ModelCard }[]>();
+const names = ['teacher', 'student', 'rd', 'cd', 'de', 'rrd', 'de-rrd'];
+for (const seed of [...seeds].sort((a, b) => a - b)) {
+  for (const name of names.filter((n) => only.includes(n) && (n !== 'teacher' || seed === 0))) {
+    const out = runDir(name, seed);
+    const method = name === 'teacher' || name === 'student' ? null : (name as MethodName);
+    if (reportOnly && !finished(out)) {
+      if (seed === 0) notRun.push(name);
+      continue;
+    }
+    try {
+      const card = await run(name, out, name === 'teacher' ? dims.teacher : dims.student, method, seed);
+      if (seed === 0) rows.push({ name, out, card });
+      seedRuns.set(name, [...(seedRuns.get(name) ?? []), { seed, out, card }]);
+    } catch (err) {
+      // tfjs-wasm rethrows uncaught errors from its own handler, which would print its minified source instead
+      console.error(`${name}${seed === 0 ? '' : ` seed ${seed}`}: ${(err as Error).message}`);
+      process.exit(1);
+    }
   }
-  try {
-    rows.push({ name, out, card: await run(name, out, name === 'teacher' ? dims.teacher : dims.student, method) });
-  } catch (err) {
-    // tfjs-wasm rethrows uncaught errors from its own handler, which would print its minified source instead
-    console.error(`${name}: ${(err as Error).message}`);
-    process.exit(1);
+}
+// with --report-only, pick up every finished seed run on disk (seeds 0-9) so the seeds table shows what exists
+if (reportOnly) {
+  for (const name of names.filter((n) => n !== 'teacher' && only.includes(n))) {
+    for (let seed = 0; seed < 10; seed++) {
+      const out = runDir(name, seed);
+      const have = seedRuns.get(name) ?? [];
+      if (have.some((r) => r.seed === seed) || !finished(out)) continue;
+      const card = readCard(out);
+      const c = card.config as { batchSize?: number; weightDecay?: number };
+      if (c.batchSize !== recipe.batchSize || c.weightDecay !== recipe.weightDecay) continue;
+      seedRuns.set(name, [...have, { seed, out, card }].sort((a, b) => a.seed - b.seed));
+    }
   }
 }
 
@@ -117,7 +146,29 @@ const lines = [
   '',
   `total wall time of the runs: ${(rows.reduce((s, r) => s + r.card.wallSeconds, 0) / 3600).toFixed(2)} h (this invocation ${((performance.now() - started) / 60000).toFixed(1)} min)`,
 ];
+// across seeds: each row's mean and spread, and its seed-paired difference to the student
+const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
+const sd = (xs: number[]) => (xs.length < 2 ? NaN : Math.sqrt(xs.reduce((a, x) => a + (x - mean(xs)) ** 2, 0) / (xs.length - 1)));
+const studentBySeed = new Map((seedRuns.get('student') ?? []).map((r) => [r.seed, r.card.metrics.selected['HR@5']]));
+const seedRows = names.filter((n) => n !== 'teacher' && (seedRuns.get(n)?.length ?? 0) > 0).map((name) => {
+  const runs = seedRuns.get(name)!;
+  const h5 = runs.map((r) => r.card.metrics.selected['HR@5']);
+  const n5 = runs.map((r) => r.card.metrics.selected['NDCG@5']);
+  const deltas = runs.filter((r) => studentBySeed.has(r.seed)).map((r) => r.card.metrics.selected['HR@5'] - studentBySeed.get(r.seed)!);
+  return { name, seeds: runs.map((r) => r.seed), h5, n5, h5Mean: mean(h5), h5Sd: sd(h5), n5Mean: mean(n5), deltaVsStudent: deltas };
+});
+if (seedRows.some((r) => r.seeds.length > 1)) {
+  const f4 = (x: number) => (Number.isNaN(x) ? '—' : x.toFixed(4));
+  lines.push(
+    '',
+    'Across training seeds (test at the best-validation epoch; the teacher is one run):',
+    '',
+    '| method | seeds | H@5 mean ± sd | per seed H@5 | N@5 mean | Δ H@5 vs student, same seed |',
+    '|---|---|---|---|---|---|',
+    ...seedRows.map((r) => `| ${r.name} | ${r.seeds.join(',')} | ${f4(r.h5Mean)} ± ${f4(r.h5Sd)} | ${r.h5.map(f4).join(', ')} | ${f4(r.n5Mean)} | ${r.name === 'student' ? '—' : r.deltaVsStudent.map((d) => (d >= 0 ? '+' : '') + d.toFixed(4)).join(', ') || '—'} |`),
+  );
+}
 console.log(lines.join('\n'));
 mkdirSync(join(root, 'bench', 'results'), { recursive: true });
-writeFileAtomic(join(root, 'bench', 'results', `reproduce-${base}.json`), JSON.stringify({ benchmark: `reproduce-${base}`, notRun, rows: rows.map((r) => ({ name: r.name, pVsStudent: pValues.get(r.name) ?? null, test: r.card.metrics.selected, bestEpochs: r.card.metrics.bestEpochs, epochs: r.card.epochsRun, wallSeconds: r.card.wallSeconds, method: r.card.method })) }, null, 2) + '\n');
+writeFileAtomic(join(root, 'bench', 'results', `reproduce-${base}.json`), JSON.stringify({ benchmark: `reproduce-${base}`, notRun, seeds: seedRows, rows: rows.map((r) => ({ name: r.name, pVsStudent: pValues.get(r.name) ?? null, test: r.card.metrics.selected, bestEpochs: r.card.metrics.bestEpochs, epochs: r.card.epochsRun, wallSeconds: r.card.wallSeconds, method: r.card.method })) }, null, 2) + '\n');
 writeFileAtomic(join(root, 'bench', 'results', `reproduce-${base}.md`), lines.join('\n') + '\n');
