@@ -5,7 +5,7 @@
  * bench/results/reproduce-<base>.{json,md}. Hours on 2 cores (DE dominates).
  *   npm run bench:reproduce [-- --base bpr|neumf --dir runs --only teacher,student,rd,cd,de,rrd,de-rrd]
  *                               [--batch-size N --weight-decay X] [--seeds 0,1,2] [--report-only]
- * --report-only trains nothing: it tabulates the finished runs and lists the others as not run.
+ * --report-only trains nothing. Either way the tables describe the finished runs on disk; the others are listed as not run.
  * --seeds trains every student row once per seed (the teacher is one run, seed 0); seed 0 lives in cu-<base>-<name>,
  * seed N in cu-<base>-<name>-seedN. The main table is seed 0; a second table gives each row's mean and spread over its
  * finished seeds and the seed-paired difference to the student (same seed, so the same initial embeddings).
@@ -77,42 +77,41 @@ async function run(name: string, out: string, dim: number, method: MethodName | 
 }
 
 const reportOnly = process.argv.includes('--report-only');
-const rows: { name: string; card: ModelCard; out: string }[] = [];
-const notRun: string[] = [];
-/** finished runs per row and seed (seed 0 included), for the seeds table */
-const seedRuns = new Map<string, { seed: number; out: string; card: ModelCard }[]>();
-const names = ['teacher', 'student', 'rd', 'cd', 'de', 'rrd', 'de-rrd'];
-for (const seed of [...seeds].sort((a, b) => a - b)) {
-  for (const name of names.filter((n) => only.includes(n) && (n !== 'teacher' || seed === 0))) {
-    const out = runDir(name, seed);
-    const method = name === 'teacher' || name === 'student' ? null : (name as MethodName);
-    if (reportOnly && !finished(out)) {
-      if (seed === 0) notRun.push(name);
-      continue;
-    }
-    try {
-      const card = await run(name, out, name === 'teacher' ? dims.teacher : dims.student, method, seed);
-      if (seed === 0) rows.push({ name, out, card });
-      seedRuns.set(name, [...(seedRuns.get(name) ?? []), { seed, out, card }]);
-    } catch (err) {
-      // tfjs-wasm rethrows uncaught errors from its own handler, which would print its minified source instead
-      console.error(`${name}${seed === 0 ? '' : ` seed ${seed}`}: ${(err as Error).message}`);
-      process.exit(1);
+const names = ['teacher', 'student', 'rd', 'cd', 'de', 'rrd', 'de-rrd'].filter((n) => only.includes(n));
+if (!reportOnly) {
+  for (const seed of [...seeds].sort((a, b) => a - b)) {
+    for (const name of names.filter((n) => n !== 'teacher' || seed === 0)) {
+      const method = name === 'teacher' || name === 'student' ? null : (name as MethodName);
+      try {
+        await run(name, runDir(name, seed), name === 'teacher' ? dims.teacher : dims.student, method, seed);
+      } catch (err) {
+        // tfjs-wasm rethrows uncaught errors from its own handler, which would print its minified source instead
+        console.error(`${name}${seed === 0 ? '' : ` seed ${seed}`}: ${(err as Error).message}`);
+        process.exit(1);
+      }
     }
   }
 }
-// with --report-only, pick up every finished seed run on disk (seeds 0-9) so the seeds table shows what exists
-if (reportOnly) {
-  for (const name of names.filter((n) => n !== 'teacher' && only.includes(n))) {
-    for (let seed = 0; seed < 10; seed++) {
-      const out = runDir(name, seed);
-      const have = seedRuns.get(name) ?? [];
-      if (have.some((r) => r.seed === seed) || !finished(out)) continue;
-      const card = readCard(out);
-      const c = card.config as { batchSize?: number; weightDecay?: number };
-      if (c.batchSize !== recipe.batchSize || c.weightDecay !== recipe.weightDecay) continue;
-      seedRuns.set(name, [...have, { seed, out, card }].sort((a, b) => a.seed - b.seed));
-    }
+
+// The tables describe what is on disk: the main one the seed-0 runs, the seeds one every finished seed 0-9 of this
+// recipe (runs of another recipe are left out), whichever seeds this invocation trained.
+const sameRecipe = (card: ModelCard) => {
+  const c = card.config as { batchSize?: number; weightDecay?: number };
+  return c.batchSize === recipe.batchSize && c.weightDecay === recipe.weightDecay;
+};
+const rows: { name: string; card: ModelCard; out: string }[] = [];
+const notRun: string[] = [];
+const seedRuns = new Map<string, { seed: number; out: string; card: ModelCard }[]>();
+for (const name of names) {
+  const out = runDir(name, 0);
+  if (finished(out) && sameRecipe(readCard(out))) rows.push({ name, out, card: readCard(out) });
+  else notRun.push(name);
+  if (name === 'teacher') continue;
+  for (let seed = 0; seed < 10; seed++) {
+    const dirOfSeed = runDir(name, seed);
+    if (!finished(dirOfSeed)) continue;
+    const card = readCard(dirOfSeed);
+    if (sameRecipe(card)) seedRuns.set(name, [...(seedRuns.get(name) ?? []), { seed, out: dirOfSeed, card }]);
   }
 }
 
@@ -150,7 +149,7 @@ const lines = [
 const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
 const sd = (xs: number[]) => (xs.length < 2 ? NaN : Math.sqrt(xs.reduce((a, x) => a + (x - mean(xs)) ** 2, 0) / (xs.length - 1)));
 const studentBySeed = new Map((seedRuns.get('student') ?? []).map((r) => [r.seed, r.card.metrics.selected['HR@5']]));
-const seedRows = names.filter((n) => n !== 'teacher' && (seedRuns.get(n)?.length ?? 0) > 0).map((name) => {
+const seedRows = names.filter((n) => (seedRuns.get(n)?.length ?? 0) > 0).map((name) => {
   const runs = seedRuns.get(name)!;
   const h5 = runs.map((r) => r.card.metrics.selected['HR@5']);
   const n5 = runs.map((r) => r.card.metrics.selected['NDCG@5']);

@@ -1,7 +1,9 @@
 /**
  * NeuMF (He et al. 2017) as in the DE-RRD authors' base code: separate GMF and MLP embeddings of dim d
  * (N(0, 0.01²)); GMF = e_u ⊙ e_i; MLP = ReLU(Linear(2d → d)(concat(e_u, e_i))) (one hidden layer); logit =
- * Linear(2d → 1)(concat(GMF, MLP)). MLP weight xavier_uniform, output weight kaiming_uniform(a=1), biases 0.
+ * Linear(2d → 1)(concat(GMF, MLP)). MLP weight xavier_uniform, output weight kaiming_uniform(a=1, nonlinearity='relu'),
+ * biases 0. PyTorch ignores `a` for 'relu', so the output bound is √2·√(3/fan_in) = √(6/2d); before 2026-11-29 derrd used
+ * gain 1 (√(3/2d)), which the NeuMF runs of the README's table started from.
  * Loss: BCE on logits summed over the positive (label 1) and the negative (label 0) of each triple.
  * Weights are stored [in, out] so products need no transposeB.
  */
@@ -10,7 +12,7 @@ import { tf, type Scalar, type Tensor, type Variable } from '../tf.js';
 import { embeddingLookup, matMul } from '../ops.js';
 import { BaseModel, blockRows, normalInit, uniformInit, type Representation, type Scorer } from './model.js';
 
-export const NEUMF_DEFAULTS = { initStd: 0.01 } as const;
+export const NEUMF_DEFAULTS = { initStd: 0.01, outputInitGain: Math.SQRT2 } as const;
 
 export class NeuMf extends BaseModel {
   readonly userGmf: Variable;
@@ -33,7 +35,7 @@ export class NeuMf extends BaseModel {
     this.itemMlp = this.addVariable('item_mlp', [I, d], normalInit(rng, I * d, std));
     this.mlpW = this.addVariable('mlp_w', [2 * d, d], uniformInit(rng, 2 * d * d, Math.sqrt(6 / (2 * d + d))));
     this.mlpB = this.addVariable('mlp_b', [d], new Float32Array(d));
-    this.outW = this.addVariable('out_w', [2 * d, 1], uniformInit(rng, 2 * d, Math.sqrt(3 / (2 * d))));
+    this.outW = this.addVariable('out_w', [2 * d, 1], uniformInit(rng, 2 * d, NEUMF_DEFAULTS.outputInitGain * Math.sqrt(3 / (2 * d))));
     this.outB = this.addVariable('out_b', [1], new Float32Array(1));
   }
 
