@@ -12,7 +12,7 @@ export interface RunResult {
 }
 
 /** Runs the built `derrd` command. */
-export function derrd(args: string[], options: { cwd?: string; timeoutMs?: number } = {}): RunResult {
-  const r = spawnSync(process.execPath, [CLI, ...args], { cwd: options.cwd ?? ROOT, encoding: 'utf8', timeout: options.timeoutMs ?? 120_000, env: { ...process.env, CI: '1' } });
+export function derrd(args: string[], options: { cwd?: string; timeoutMs?: number; env?: Record<string, string> } = {}): RunResult {
+  const r = spawnSync(process.execPath, [CLI, ...args], { cwd: options.cwd ?? ROOT, encoding: 'utf8', timeout: options.timeoutMs ?? 120_000, env: { ...process.env, CI: '1', ...options.env } });
   return { status: r.status, stdout: r.stdout, stderr: r.stderr };
 }

@@ -95,4 +95,14 @@ test('train and evaluate: bad flags and checkpoints give one-line errors', () =>
   r = derrd(['compare', out, second, '--data', data, '--metrics', 'AUC']);
   assert.equal(r.status, 2);
   assert.match(r.stderr, /--metrics: unknown metric "AUC"/);
+
+  // DE threads: a bad flag or environment value is refused before anything is written
+  const distilled = join(dir, 'd');
+  r = derrd(['distill', '--teacher', out, '--data', data, '--out', distilled, '--de-threads', '3']);
+  assert.equal(r.status, 2);
+  assert.match(r.stderr, /--de-threads must be one of 1\|2\|auto, got "3"/);
+  r = derrd(['distill', '--teacher', out, '--data', data, '--out', distilled], { env: { DERRD_DE_THREADS: 'many' } });
+  assert.equal(r.status, 1);
+  assert.match(r.stderr, /DERRD_DE_THREADS must be 1 or 2 \(got "many"\)/);
+  assert.ok(!existsSync(distilled));
 });

@@ -123,3 +123,14 @@ test('splitPoint: an expert boundary near the middle; no split for few, unsorted
   assert.equal(splitPoint(unsorted), 400);
   assert.equal(splitPoint(new Int32Array(400)), 400);
 });
+
+test('ExpertLane: an error in the worker thread comes back to the caller as an error naming it', () => {
+  const lane = new ExpertLane();
+  try {
+    lane.start({ id: 99, phase: 'forward', e: 1, p: 1, q0: 0, q1: 1 });
+    assert.throws(() => lane.finish(), /DE worker thread: Error: unknown kernel 99/);
+  } finally {
+    lane.close();
+  }
+  assert.throws(() => lane.start({ id: 0, phase: 'forward', e: 1, p: 1, q0: 0, q1: 1 }), /after close/);
+});

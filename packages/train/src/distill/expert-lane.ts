@@ -8,6 +8,7 @@
  * register their shared WebAssembly memory once; each command names the kernel, the phase and the pair range.
  */
 import { availableParallelism } from 'node:os';
+import { InputError } from '@derrd/core';
 import { MessageChannel, Worker, type MessagePort } from 'node:worker_threads';
 import type { MixtureDims } from './expert-kernel.js';
 
@@ -109,7 +110,7 @@ export class ExpertLane {
 export function deThreads(): 1 | 2 {
   const env = process.env.DERRD_DE_THREADS;
   if (env !== undefined && env !== '') {
-    if (env !== '1' && env !== '2') throw new Error(`DERRD_DE_THREADS must be 1 or 2 (got "${env}")`);
+    if (env !== '1' && env !== '2') throw new InputError(`DERRD_DE_THREADS must be 1 or 2 (got "${env}")`);
     return env === '1' ? 1 : 2;
   }
   return availableParallelism() >= 2 ? 2 : 1;
