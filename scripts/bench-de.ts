@@ -13,7 +13,7 @@ import { existsSync, mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { loadDataset, Rng, sampleTriples, writeFileAtomic } from '@derrd/core';
 import {
-  AdamL2, DeTerm, TRAIN_DEFAULTS, createModel, deThreads, deTemperature, initBackend, setDeThreads, loadCheckpoint, methodDefaults, parseMethod, prepareDistillation, tf,
+  AdamL2, DeTerm, MODEL_RECIPES, TRAIN_DEFAULTS, createModel, deThreads, deTemperature, initBackend, setDeThreads, loadCheckpoint, methodDefaults, parseMethod, prepareDistillation, tf,
   trainableOf, trainingStep, type Batch, type LossTerm,
 } from '@derrd/train';
 
@@ -36,8 +36,8 @@ const backend = await initBackend('auto');
 const ds = loadDataset(dataDir);
 const teacher = loadCheckpoint(teacherDir, ds);
 const kind = teacher.card.model.kind as 'bpr' | 'neumf';
-const batchSize = Number(arg('batch-size', kind === 'neumf' ? '512' : String(TRAIN_DEFAULTS.batchSize)));
-const weightDecay = Number(arg('weight-decay', kind === 'neumf' ? '1e-4' : String(TRAIN_DEFAULTS.weightDecay)));
+const batchSize = Number(arg('batch-size', String(MODEL_RECIPES[kind].batchSize)));
+const weightDecay = Number(arg('weight-decay', String(MODEL_RECIPES[kind].weightDecay)));
 const batchesPerEpoch = Math.ceil(ds.trainItems.length / batchSize);
 
 interface Row { mode: string; threads: number; epoch: number; tau: number; msPerStep: number; deMsPerStep: number; expertsPerEntity: number; deLoss: number; epochSeconds: number }

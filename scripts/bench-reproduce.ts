@@ -18,7 +18,7 @@
 import { existsSync, mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { checkpointFinished, formatPValue, loadDataset, pairedTest, prepareFromSplit, readCard, readSplitDir, round4, saveDataset, sha256File, trainingFinished, writeFileAtomic, type ModelCard } from '@derrd/core';
-import { TRAIN_DEFAULTS, evaluateCheckpoint, initBackend, loadCheckpoint, methodDefaults, prepareDistillation, train, type MethodName, type ModelKind } from '@derrd/train';
+import { MODEL_RECIPES, TRAIN_DEFAULTS, evaluateCheckpoint, initBackend, loadCheckpoint, methodDefaults, prepareDistillation, train, type MethodName, type ModelKind } from '@derrd/train';
 
 const root = resolve(import.meta.dirname, '..');
 const arg = (name: string, fallback: string) => { const k = process.argv.indexOf(`--${name}`); return k > 0 ? process.argv[k + 1] : fallback; };
@@ -28,7 +28,7 @@ const only = arg('only', 'teacher,student,rd,cd,de,rrd,de-rrd').split(',');
 const seeds = arg('seeds', '0').split(',').map(Number);
 if (!seeds.every((x) => Number.isInteger(x) && x >= 0)) throw new Error('--seeds takes integers >= 0, e.g. 0,1,2');
 const runDir = (name: string, seed: number) => join(dir, `cu-${base}-${name}${seed === 0 ? '' : `-seed${seed}`}`);
-const recipe = base === 'bpr' ? { batchSize: 1024, weightDecay: 1e-3 } : { batchSize: 512, weightDecay: 1e-4 };
+const recipe = { ...MODEL_RECIPES[base] };
 recipe.batchSize = Number(arg('batch-size', String(recipe.batchSize)));
 recipe.weightDecay = Number(arg('weight-decay', String(recipe.weightDecay)));
 if (!(Number.isInteger(recipe.batchSize) && recipe.batchSize > 0)) throw new Error(`--batch-size must be a positive integer`);

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { derrd, CLI, ROOT } from './helpers.js';
@@ -105,4 +105,24 @@ test('train and evaluate: bad flags and checkpoints give one-line errors', () =>
   assert.equal(r.status, 1);
   assert.match(r.stderr, /DERRD_DE_THREADS must be 1 or 2 \(got "many"\)/);
   assert.ok(!existsSync(distilled));
+});
+
+test('train: batch size and L2 default to the base model\'s recipe; a flag or config file overrides it', () => {
+  const dir = tmp();
+  const data = prepareSmall(dir);
+  const configOf = (args: string[]) => {
+    const r = derrd(['train', '--data', data, '--dim', '4', '--epochs', '1', '--json', ...args]);
+    assert.equal(r.status, 0, r.stderr);
+    return JSON.parse(r.stdout).config as { batchSize: number; weightDecay: number };
+  };
+  const neumf = configOf(['--model', 'neumf', '-o', join(dir, 'n2')]);
+  assert.deepEqual([neumf.batchSize, neumf.weightDecay], [512, 1e-4]);
+  const bpr = configOf(['--model', 'bpr', '-o', join(dir, 'b')]);
+  assert.deepEqual([bpr.batchSize, bpr.weightDecay], [1024, 1e-3]);
+  const flagged = configOf(['--model', 'neumf', '-o', join(dir, 'n3'), '--batch-size', '256']);
+  assert.deepEqual([flagged.batchSize, flagged.weightDecay], [256, 1e-4]);
+  const file = join(dir, 'config.json');
+  writeFileSync(file, JSON.stringify({ weightDecay: 0.01 }));
+  const fromFile = configOf(['--model', 'neumf', '-o', join(dir, 'n4'), '--config', file]);
+  assert.deepEqual([fromFile.batchSize, fromFile.weightDecay], [512, 0.01]);
 });

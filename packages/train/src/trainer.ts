@@ -52,6 +52,21 @@ export const TRAIN_DEFAULTS: TrainConfig = {
   negatives: 1,
 };
 
+/**
+ * Batch size and coupled L2 per base model, each from the authors' own code: BPR from the DE-RRD code (batch 1024,
+ * L2 1e-3); NeuMF from their NeuMF base code, RS_Implicit_Feedback_PyTorch (batch 512, L2 1e-4; no DE-RRD file gives
+ * one). With the BPR recipe our CiteULike NeuMF d=250 teacher reaches test H@5 0.42, with its own 0.454.
+ */
+export const MODEL_RECIPES: Record<ModelKind, Pick<TrainConfig, 'batchSize' | 'weightDecay'>> = {
+  bpr: { batchSize: 1024, weightDecay: 1e-3 },
+  neumf: { batchSize: 512, weightDecay: 1e-4 },
+};
+
+/** TRAIN_DEFAULTS with the base model's recipe. */
+export function trainDefaults(model: ModelKind): TrainConfig {
+  return { ...TRAIN_DEFAULTS, ...MODEL_RECIPES[model], model };
+}
+
 export type TrainEvent =
   | { type: 'start'; backend: BackendInfo; startEpoch: number; batches: number; parameters: number; resumed: boolean }
   | { type: 'batch'; epoch: number; batch: number; batches: number }

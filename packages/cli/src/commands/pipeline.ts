@@ -13,7 +13,7 @@ import {
 import { exportCheckpoint } from '@derrd/export';
 import { createRecommender, type Provider } from '@derrd/runtime';
 import {
-  TRAIN_DEFAULTS, evaluateCheckpoint, initBackend, loadCheckpoint, methodDefaults, parseMethod, prepareDistillation, train,
+  TRAIN_DEFAULTS, evaluateCheckpoint, trainDefaults, initBackend, loadCheckpoint, methodDefaults, parseMethod, prepareDistillation, train,
   type MethodSettings, type TrainConfig, DERRD_VERSION,
 } from '@derrd/train';
 import { emit, info } from '../output.js';
@@ -152,7 +152,8 @@ export function registerPipelineCommand(program: Command): void {
         const dir = config.reuse[role];
         if (dir) reused[role] = reusableCard(role, dir, ds, dataDir);
       }
-      const teacherConfig: TrainConfig = { ...TRAIN_DEFAULTS, ...(reused.teacher?.config ?? config.teacher) } as TrainConfig;
+      const teacherSource = (reused.teacher?.config ?? config.teacher) as Partial<TrainConfig>;
+      const teacherConfig: TrainConfig = { ...trainDefaults(teacherSource.model ?? TRAIN_DEFAULTS.model), ...teacherSource } as TrainConfig;
       const studentConfig: TrainConfig = reused.student ? { ...TRAIN_DEFAULTS, ...reused.student.config } : { ...teacherConfig, ...config.student } as TrainConfig;
       const distillConfig: TrainConfig = reused.distilled ? { ...TRAIN_DEFAULTS, ...reused.distilled.config } : { ...studentConfig, ...config.distill } as TrainConfig;
       const dirs = {

@@ -2,7 +2,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type { Command } from 'commander';
 import { InputError, loadDataset, round4, type EpochRecord, type Metrics, type ModelCard } from '@derrd/core';
-import { BACKENDS, MODEL_KINDS, TRAIN_DEFAULTS, evaluateModel, initBackend, loadCheckpoint, train, type BackendRequest, type LossTerm, type RecModel, type TrainConfig, type TrainEvent } from '@derrd/train';
+import { BACKENDS, MODEL_KINDS, MODEL_RECIPES, TRAIN_DEFAULTS, evaluateModel, trainDefaults, initBackend, loadCheckpoint, train, type BackendRequest, type LossTerm, type RecModel, type TrainConfig, type TrainEvent } from '@derrd/train';
 import { emit, info, parseChoice, parseInteger, parseNumber } from '../output.js';
 import { Progress } from '../progress.js';
 
@@ -43,6 +43,9 @@ export function cardSummary(card: ModelCard): string {
   ].join('\n');
 }
 
+/** "1024 for bpr, 512 for neumf": a per-model default for --help */
+const recipeText = (key: 'batchSize' | 'weightDecay') => Object.entries(MODEL_RECIPES).map(([kind, r]) => `${r[key]} for ${kind}`).join(', ');
+
 /** Train flags shared by `train` and `distill`. */
 export function addTrainOptions(cmd: Command, defaults: Partial<TrainConfig> = {}): Command {
   const d = { ...TRAIN_DEFAULTS, ...defaults };
@@ -51,9 +54,9 @@ export function addTrainOptions(cmd: Command, defaults: Partial<TrainConfig> = {
     .requiredOption('-o, --out <dir>', 'checkpoint directory, e.g. models/teacher')
     .option('--dim <n>', 'embedding dimension', String(d.dim))
     .option('--epochs <n>', 'maximum epochs', String(d.maxEpochs))
-    .option('--batch-size <n>', 'triples per batch', String(d.batchSize))
+    .option('--batch-size <n>', `triples per batch (default: ${recipeText('batchSize')})`)
     .option('--lr <x>', 'Adam learning rate', String(d.lr))
-    .option('--weight-decay <x>', 'coupled L2 (PyTorch Adam weight_decay)', String(d.weightDecay))
+    .option('--weight-decay <x>', `coupled L2, as PyTorch Adam's weight_decay (default: ${recipeText('weightDecay')})`)
     .option('--patience <n>', 'early stop after this many epochs without validation improvement', String(d.patience))
     .option('--seed <n>', 'seed for initialisation, sampling and shuffling', String(d.seed))
     .option('--negatives <n>', 'negatives per training positive, re-drawn every epoch (the authors\' num_ns)', String(d.negatives ?? 1))
@@ -78,10 +81,13 @@ export function parseTrainConfig(opts: Record<string, unknown>, cmd: Command, mo
     }
   }
   const fromFlag = (flag: string) => cmd.getOptionValueSource(flag) === 'cli' || fileConfig[flag as keyof TrainConfig] === undefined;
+  const kind = parseChoice('--model', model, MODEL_KINDS);
+  const recipe = trainDefaults(kind);
+  // flags without a commander default (the per-model ones) fall back to the model's recipe
   const pick = <K extends keyof TrainConfig>(key: K, flag: string, parse: (v: string) => TrainConfig[K]): TrainConfig[K] =>
-    fromFlag(flag) ? parse(String(opts[flag])) : (fileConfig[key] as TrainConfig[K]);
+    fromFlag(flag) ? (opts[flag] === undefined ? recipe[key] : parse(String(opts[flag]))) : (fileConfig[key] as TrainConfig[K]);
   return {
-    model: parseChoice('--model', model, MODEL_KINDS),
+    model: kind,
     dim: pick('dim', 'dim', (v) => parseInteger('--dim', v, 1)),
     maxEpochs: pick('maxEpochs', 'epochs', (v) => parseInteger('--epochs', v, 1)),
     batchSize: pick('batchSize', 'batchSize', (v) => parseInteger('--batch-size', v, 1)),
