@@ -6,6 +6,9 @@
  *   npm run bench:reproduce [-- --base bpr|neumf --dir runs --only teacher,student,rd,cd,de,rrd,de-rrd]
  *                               [--batch-size N --weight-decay X] [--seeds 0,1,2] [--report-only]
  * --report-only trains nothing. Either way the tables describe the finished runs on disk; the others are listed as not run.
+ * --parallel N trains the teacher (and its top-N ranking cache) first, then up to N student runs at a time, each in its
+ * own process (its output prefixed with the row); the DE kernel gets a worker thread only where the machine has
+ * 2·N cores. --no-report trains and skips the tables (what the child processes run).
  * --seeds trains every student row once per seed (the teacher is one run, seed 0); seed 0 lives in cu-<base>-<name>,
  * seed N in cu-<base>-<name>-seedN. The main table is seed 0; a second table gives each row's mean and spread over its
  * finished seeds and the seed-paired difference to the student (same seed, so the same initial embeddings).
@@ -15,10 +18,15 @@
  * base code (RS_Implicit_Feedback_PyTorch: batch 512, L2 1e-4); with the BPR recipe our NeuMF d=250 teacher
  * overfits less but reaches only H@5 0.42.
  */
+import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { join, resolve } from 'node:path';
 import { checkpointFinished, formatPValue, loadDataset, pairedTest, prepareFromSplit, readCard, readSplitDir, round4, saveDataset, sha256File, trainingFinished, writeFileAtomic, type ModelCard } from '@derrd/core';
-import { MODEL_RECIPES, TRAIN_DEFAULTS, evaluateCheckpoint, initBackend, loadCheckpoint, methodDefaults, prepareDistillation, train, type MethodName, type ModelKind } from '@derrd/train';
+import {
+  MODEL_RECIPES, TRAIN_DEFAULTS, evaluateCheckpoint, initBackend, loadCheckpoint, methodDefaults, needsRanking, prepareDistillation, teacherRanking, train,
+  type MethodName, type ModelKind,
+} from '@derrd/train';
 
 const root = resolve(import.meta.dirname, '..');
 const arg = (name: string, fallback: string) => { const k = process.argv.indexOf(`--${name}`); return k > 0 ? process.argv[k + 1] : fallback; };
@@ -27,6 +35,8 @@ const dir = resolve(arg('dir', join(root, 'runs')));
 const only = arg('only', 'teacher,student,rd,cd,de,rrd,de-rrd').split(',');
 const seeds = arg('seeds', '0').split(',').map(Number);
 if (!seeds.every((x) => Number.isInteger(x) && x >= 0)) throw new Error('--seeds takes integers >= 0, e.g. 0,1,2');
+const parallel = Number(arg('parallel', '1'));
+if (!(Number.isInteger(parallel) && parallel >= 1)) throw new Error('--parallel takes an integer >= 1');
 const runDir = (name: string, seed: number) => join(dir, `cu-${base}-${name}${seed === 0 ? '' : `-seed${seed}`}`);
 const recipe = { ...MODEL_RECIPES[base] };
 recipe.batchSize = Number(arg('batch-size', String(recipe.batchSize)));
@@ -78,20 +88,60 @@ async function run(name: string, out: string, dim: number, method: MethodName | 
 
 const reportOnly = process.argv.includes('--report-only');
 const names = ['teacher', 'student', 'rd', 'cd', 'de', 'rrd', 'de-rrd'].filter((n) => only.includes(n));
+const methodOf = (name: string) => (name === 'teacher' || name === 'student' ? null : (name as MethodName));
+const failWith = (label: string, err: unknown): never => {
+  // tfjs-wasm rethrows uncaught errors from its own handler, which would print its minified source instead
+  console.error(`${label}: ${(err as Error).message}`);
+  process.exit(1);
+};
+
+/** One child process per student run, at most `parallel` at a time; resolves to the labels of the failed ones. */
+async function runChildren(jobs: { name: string; seed: number }[]): Promise<string[]> {
+  const threads = availableParallelism() >= 2 * parallel ? '2' : '1';
+  const failed: string[] = [];
+  const queue = [...jobs];
+  const worker = async () => {
+    for (let job = queue.shift(); job; job = queue.shift()) {
+      const label = `${job.name}${job.seed === 0 ? '' : ` seed ${job.seed}`}`;
+      const args = [...process.execArgv, process.argv[1], '--base', base, '--dir', dir, '--only', job.name, '--seeds', String(job.seed),
+        '--batch-size', String(recipe.batchSize), '--weight-decay', String(recipe.weightDecay), '--no-report'];
+      const child = spawn(process.execPath, args, { env: { ...process.env, DERRD_DE_THREADS: threads }, stdio: ['ignore', 'pipe', 'pipe'] });
+      const prefix = (chunk: Buffer) => process.stderr.write(chunk.toString().split('\n').filter((l) => l).map((l) => `[${label}] ${l}\n`).join(''));
+      child.stdout.on('data', prefix);
+      child.stderr.on('data', prefix);
+      const code = await new Promise<number | null>((done) => child.on('close', done));
+      if (code !== 0) failed.push(label);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(parallel, jobs.length) }, worker));
+  return failed;
+}
+
 if (!reportOnly) {
-  for (const seed of [...seeds].sort((a, b) => a - b)) {
-    for (const name of names.filter((n) => n !== 'teacher' || seed === 0)) {
-      const method = name === 'teacher' || name === 'student' ? null : (name as MethodName);
-      try {
-        await run(name, runDir(name, seed), name === 'teacher' ? dims.teacher : dims.student, method, seed);
-      } catch (err) {
-        // tfjs-wasm rethrows uncaught errors from its own handler, which would print its minified source instead
-        console.error(`${name}${seed === 0 ? '' : ` seed ${seed}`}: ${(err as Error).message}`);
-        process.exit(1);
+  const sortedSeeds = [...seeds].sort((a, b) => a - b);
+  if (parallel === 1) {
+    for (const seed of sortedSeeds) {
+      for (const name of names.filter((n) => n !== 'teacher' || seed === 0)) {
+        await run(name, runDir(name, seed), name === 'teacher' ? dims.teacher : dims.student, methodOf(name), seed).catch((err) => failWith(`${name}${seed === 0 ? '' : ` seed ${seed}`}`, err));
       }
     }
+  } else {
+    if (names.includes('teacher')) await run('teacher', runDir('teacher', 0), dims.teacher, null, 0).catch((err) => failWith('teacher', err));
+    const jobs = sortedSeeds.flatMap((seed) => names.filter((n) => n !== 'teacher').map((name) => ({ name, seed }))).filter((j) => !finished(runDir(j.name, j.seed)));
+    // the teacher's ranking once, before several runs would each compute it
+    if (jobs.some((j) => methodOf(j.name) && needsRanking(methodOf(j.name)!))) {
+      const teacherDir = join(dir, `cu-${base}-teacher`);
+      const teacher = loadCheckpoint(teacherDir, ds);
+      const r = teacherRanking(teacherDir, teacher.model, teacher.weightsSha256, ds, methodDefaults(base, 'rrd').rrd.topN);
+      teacher.model.dispose();
+      console.error(`teacher ranking ${r.cached ? 'reused' : 'computed and cached'}`);
+    }
+    console.error(`${jobs.length} runs, ${parallel} at a time: ${jobs.map((j) => `${j.name}${j.seed ? ` seed ${j.seed}` : ''}`).join(', ')}`);
+    const failed = await runChildren(jobs);
+    if (failed.length > 0) failWith('bench:reproduce', new Error(`failed: ${failed.join(', ')} (their output above; each resumes on the next call)`));
   }
 }
+if (process.argv.includes('--no-report')) process.exit(0);
 
 // The tables describe what is on disk: the main one the seed-0 runs, the seeds one every finished seed 0-9 of this
 // recipe (runs of another recipe are left out), whichever seeds this invocation trained.
