@@ -12,6 +12,7 @@ const control = new Int32Array(shared, 0, CONTROL_BYTES / 4);
 const errorText = new Uint8Array(shared, CONTROL_BYTES, ERROR_BYTES);
 const kernels = new Map<number, { simd: ExpertSimd; dims: MixtureDims }>();
 
+Atomics.store(control, CONTROL.ready, 1);
 let seen = 0;
 let quit = false;
 while (!quit) {

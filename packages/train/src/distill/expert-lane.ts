@@ -13,7 +13,7 @@ import { MessageChannel, Worker, type MessagePort } from 'node:worker_threads';
 import type { MixtureDims } from './expert-kernel.js';
 
 /** indexes into the control words shared with the worker */
-export const CONTROL = { request: 0, done: 1, failed: 2 } as const;
+export const CONTROL = { request: 0, done: 1, failed: 2, ready: 3 } as const;
 export const CONTROL_BYTES = 16;
 export const ERROR_BYTES = 2048;
 
@@ -30,6 +30,8 @@ export type LaneMessage = { type: 'register'; id: number; memory: WebAssembly.Me
 
 /** How long a kernel call waits for the worker before giving up (a dead worker never answers). */
 const ANSWER_TIMEOUT_MS = 120_000;
+/** ... and for a worker that has not even started (its module failed to load, say) */
+const START_TIMEOUT_MS = 20_000;
 
 export class ExpertLane {
   private readonly worker: Worker;
@@ -71,13 +73,16 @@ export class ExpertLane {
   finish(): void {
     if (!this.pending) return;
     this.pending = false;
-    const deadline = Date.now() + ANSWER_TIMEOUT_MS;
+    const started = Date.now();
     for (;;) {
       const done = Atomics.load(this.control, CONTROL.done);
       if (done === this.sequence) break;
-      if (Date.now() > deadline) {
+      const waited = Date.now() - started;
+      const ready = Atomics.load(this.control, CONTROL.ready) === 1;
+      if (waited > ANSWER_TIMEOUT_MS || (!ready && waited > START_TIMEOUT_MS)) {
         this.closed = true;
-        throw new Error(`the DE worker thread did not answer within ${ANSWER_TIMEOUT_MS / 1000} s; run with DERRD_DE_THREADS=1 to keep DE on one thread`);
+        void this.worker.terminate();
+        throw new Error(`the DE worker thread ${ready ? 'did not answer' : 'did not start'} within ${Math.round(waited / 1000)} s; run with DERRD_DE_THREADS=1 to keep DE on one thread`);
       }
       Atomics.wait(this.control, CONTROL.done, done, 1000);
     }
