@@ -52,6 +52,21 @@ export interface AdamAttrs {
   step: number;
 }
 
+/**
+ * out row r = x row ids[r]. Short rows are copied element by element: a subarray per row (an object for the
+ * collector) cost more than the copy for embedding rows of 20-25 floats.
+ */
+export function copyRows(x: TypedArray, ids: TypedArray, rows: number, inner: number, out: TypedArray): void {
+  for (let r = 0; r < ids.length; r++) {
+    const idx = ids[r];
+    if (!(idx >= 0 && idx < rows)) throw new Error(`gather index ${idx} outside [0, ${rows})`);
+    const from = idx * inner;
+    const to = r * inner;
+    if (inner <= 64) for (let k = 0; k < inner; k++) out[to + k] = x[from + k];
+    else out.set(x.subarray(from, from + inner), to);
+  }
+}
+
 /** PyTorch's Adam with coupled L2 (`weight_decay`): g ← g + wd·p, then the standard bias-corrected update. */
 export function adamUpdate(p: Float32Array, g: Float32Array, m: Float32Array, v: Float32Array, pOut: Float32Array, mOut: Float32Array, vOut: Float32Array, a: AdamAttrs): void {
   const { lr, beta1, beta2, epsilon, weightDecay } = a;
@@ -133,11 +148,7 @@ export function registerKernels(backendName: 'wasm' | 'cpu'): void {
         const xv = h.view(x);
         const iv = h.view(indices);
         const ov = h.view(out);
-        for (let r = 0; r < iv.length; r++) {
-          const idx = iv[r];
-          if (idx < 0 || idx >= rows) throw new Error(`gather index ${idx} outside [0, ${rows})`);
-          ov.set(xv.subarray(idx * inner, idx * inner + inner), r * inner);
-        }
+        copyRows(xv, iv, rows, inner, ov);
         return out;
       },
     });

@@ -274,7 +274,9 @@ export class DeTerm implements LossTerm {
       for (const set of this.sets) {
         const { ids, weights } = DeTerm.entities(batch, set.side);
         const idx = tf.tensor1d(ids, 'int32');
-        const ht = tf.gather(set.teacher, idx);
+        // the teacher is constant: embeddingLookup saves only the ids for backprop, where tf.gather would copy the whole
+        // teacher table into the tape every step (25 MB for a CiteULike NeuMF item table)
+        const ht = embeddingLookup(set.teacher, idx);
         const hs = embeddingLookup(set.student, idx);
         const gumbel = new Float32Array(ids.length * set.m);
         for (let k = 0; k < gumbel.length; k++) gumbel[k] = this.rng.gumbel();
