@@ -188,8 +188,13 @@ const lines = [
   '',
   `| method | ${cols.map((c) => c.replace('HR', 'H').replace('MRR', 'M').replace('NDCG', 'N')).join(' | ')} | paper H@5 | p vs student H@5 / N@5 | epochs | s/epoch |`,
   `|---|${cols.map(() => '---').join('|')}|---|---|---|---|`,
-  ...rows.map(({ name, card }) => `| ${name} | ${cols.map((c) => round4(card.metrics.selected[c] ?? NaN).toFixed(4)).join(' | ')} | ${paper[name]} | ${pCell(name)} | ${card.epochsRun} | ${(card.history.reduce((s, h) => s + h.trainSeconds + h.evalSeconds, 0) / Math.max(1, card.history.length)).toFixed(1)} |`),
-  ...notRun.map((name) => `| ${name} | ${cols.map(() => 'not run').join(' | ')} | ${paper[name]} | — | — | — |`),
+  // the paper's row order, unfinished rows in place
+  ...names.map((name) => {
+    const card = rows.find((r) => r.name === name)?.card;
+    if (!card) return `| ${name} | ${cols.map(() => 'not run').join(' | ')} | ${paper[name]} | — | — | — |`;
+    const secondsPerEpoch = card.history.reduce((s, h) => s + h.trainSeconds + h.evalSeconds, 0) / Math.max(1, card.history.length);
+    return `| ${name} | ${cols.map((c) => round4(card.metrics.selected[c] ?? NaN).toFixed(4)).join(' | ')} | ${paper[name]} | ${pCell(name)} | ${card.epochsRun} | ${secondsPerEpoch.toFixed(1)} |`;
+  }),
   '',
   'p: two-sided paired test per user against the undistilled student on the saved weights (the best validation HR@5 epoch); it covers the 5,219 evaluation users, not other splits or seeds.',
   '',
