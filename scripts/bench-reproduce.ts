@@ -217,9 +217,13 @@ if (seedRows.some((r) => r.seeds.length > 1)) {
     '',
     'Across training seeds (test at the best-validation epoch; the teacher is one run):',
     '',
-    '| method | seeds | H@5 mean ± sd | per seed H@5 | N@5 mean | Δ H@5 vs student, same seed |',
+    '| method | seeds | H@5 mean ± sd | per seed H@5 | N@5 mean | Δ H@5 vs student, same seed: mean (per seed) |',
     '|---|---|---|---|---|---|',
-    ...seedRows.map((r) => `| ${r.name} | ${r.seeds.join(',')} | ${f4(r.h5Mean)} ± ${f4(r.h5Sd)} | ${r.h5.map(f4).join(', ')} | ${f4(r.n5Mean)} | ${r.name === 'student' ? '—' : r.deltaVsStudent.map((d) => (d >= 0 ? '+' : '') + d.toFixed(4)).join(', ') || '—'} |`),
+    ...seedRows.map((r) => {
+      const signed = (d: number) => (d >= 0 ? '+' : '') + d.toFixed(4);
+      const delta = r.name === 'student' || r.deltaVsStudent.length === 0 ? '—' : `${signed(mean(r.deltaVsStudent))} (${r.deltaVsStudent.map(signed).join(', ')})`;
+      return `| ${r.name} | ${r.seeds.join(',')} | ${f4(r.h5Mean)} ± ${f4(r.h5Sd)} | ${r.h5.map(f4).join(', ')} | ${f4(r.n5Mean)} | ${delta} |`;
+    }),
   );
 }
 console.log(lines.join('\n'));
