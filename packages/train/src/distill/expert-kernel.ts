@@ -188,11 +188,6 @@ export class ExpertMixtureKernel {
     this.lane = lane;
   }
 
-  get m(): number { return this.dims.m; }
-  get ds(): number { return this.dims.ds; }
-  get h(): number { return this.dims.h; }
-  get dt(): number { return this.dims.dt; }
-
   /**
    * A kernel for M experts ds → h → dt, or null where WebAssembly SIMD is unavailable. With a lane, its memory is
    * shared and the lane's worker thread runs its loops.
