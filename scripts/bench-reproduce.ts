@@ -22,7 +22,7 @@ import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { join, resolve } from 'node:path';
-import { checkpointFinished, formatPValue, loadDataset, pairedTest, prepareFromSplit, readCard, readSplitDir, round4, saveDataset, sha256File, trainingFinished, writeFileAtomic, type ModelCard } from '@derrd/core';
+import { checkpointFinished, finishedCard, formatPValue, loadDataset, meanAndSd, pairedTest, prepareFromSplit, readCard, readSplitDir, round4, saveDataset, sha256File, writeFileAtomic, type ModelCard } from '@derrd/core';
 import {
   MODEL_RECIPES, TRAIN_DEFAULTS, evaluateCheckpoint, initBackend, loadCheckpoint, methodDefaults, needsRanking, prepareDistillation, teacherRanking, train,
   type MethodName, type ModelKind,
@@ -38,6 +38,8 @@ if (!seeds.every((x) => Number.isInteger(x) && x >= 0)) throw new Error('--seeds
 const parallel = Number(arg('parallel', '1'));
 if (!(Number.isInteger(parallel) && parallel >= 1)) throw new Error('--parallel takes an integer >= 1');
 const runDir = (name: string, seed: number) => join(dir, `cu-${base}-${name}${seed === 0 ? '' : `-seed${seed}`}`);
+const labelOf = (name: string, seed: number) => (seed === 0 ? name : `${name} seed ${seed}`);
+const teacherDir = runDir('teacher', 0);
 const recipe = { ...MODEL_RECIPES[base] };
 recipe.batchSize = Number(arg('batch-size', String(recipe.batchSize)));
 recipe.weightDecay = Number(arg('weight-decay', String(recipe.weightDecay)));
@@ -70,14 +72,13 @@ async function run(name: string, out: string, dim: number, method: MethodName | 
     return card;
   }
   const resume = existsSync(join(out, 'resume.safetensors'));
-  console.error(`${name}${seed === 0 ? '' : ` seed ${seed}`}: ${resume ? 'resuming' : 'training'} in ${out}`);
+  const label = labelOf(name, seed);
+  console.error(`${label}: ${resume ? 'resuming' : 'training'} in ${out}`);
   const config = { ...TRAIN_DEFAULTS, ...recipe, model: base, dim, seed };
   let setup;
   if (method) {
-    const teacherDir = join(dir, `cu-${base}-teacher`);
     setup = prepareDistillation({ teacherDir, teacher: loadCheckpoint(teacherDir, ds), dataset: ds, method, settings: methodDefaults(base, method), seed: config.seed });
   }
-  const label = seed === 0 ? name : `${name} seed ${seed}`;
   const r = await train({
     dataset: ds, datasetPath: dataDir, config, out, backend: backend.name, resume, force: !resume, buildTerms: setup?.buildTerms, method: setup?.method,
     onEvent: (e) => { if (e.type === 'epoch' && e.record.epoch % 10 === 0) console.error(`  ${label} epoch ${e.record.epoch} test H@5 ${e.record.test['HR@5'].toFixed(4)} (${e.record.trainSeconds.toFixed(1)} s)`); },
@@ -102,7 +103,7 @@ async function runChildren(jobs: { name: string; seed: number }[]): Promise<stri
   const queue = [...jobs];
   const worker = async () => {
     for (let job = queue.shift(); job; job = queue.shift()) {
-      const label = `${job.name}${job.seed === 0 ? '' : ` seed ${job.seed}`}`;
+      const label = labelOf(job.name, job.seed);
       const args = [...process.execArgv, process.argv[1], '--base', base, '--dir', dir, '--only', job.name, '--seeds', String(job.seed),
         '--batch-size', String(recipe.batchSize), '--weight-decay', String(recipe.weightDecay), '--no-report'];
       const child = spawn(process.execPath, args, { env: { ...process.env, DERRD_DE_THREADS: threads }, stdio: ['ignore', 'pipe', 'pipe'] });
@@ -122,21 +123,20 @@ if (!reportOnly) {
   if (parallel === 1) {
     for (const seed of sortedSeeds) {
       for (const name of names.filter((n) => n !== 'teacher' || seed === 0)) {
-        await run(name, runDir(name, seed), name === 'teacher' ? dims.teacher : dims.student, methodOf(name), seed).catch((err) => failWith(`${name}${seed === 0 ? '' : ` seed ${seed}`}`, err));
+        await run(name, runDir(name, seed), name === 'teacher' ? dims.teacher : dims.student, methodOf(name), seed).catch((err) => failWith(labelOf(name, seed), err));
       }
     }
   } else {
-    if (names.includes('teacher')) await run('teacher', runDir('teacher', 0), dims.teacher, null, 0).catch((err) => failWith('teacher', err));
+    if (names.includes('teacher')) await run('teacher', teacherDir, dims.teacher, null, 0).catch((err) => failWith('teacher', err));
     const jobs = sortedSeeds.flatMap((seed) => names.filter((n) => n !== 'teacher').map((name) => ({ name, seed }))).filter((j) => !finished(runDir(j.name, j.seed)));
     // the teacher's ranking once, before several runs would each compute it
     if (jobs.some((j) => methodOf(j.name) && needsRanking(methodOf(j.name)!))) {
-      const teacherDir = join(dir, `cu-${base}-teacher`);
       const teacher = loadCheckpoint(teacherDir, ds);
       const r = teacherRanking(teacherDir, teacher.model, teacher.weightsSha256, ds, methodDefaults(base, 'rrd').rrd.topN);
       teacher.model.dispose();
       console.error(`teacher ranking ${r.cached ? 'reused' : 'computed and cached'}`);
     }
-    console.error(`${jobs.length} runs, ${parallel} at a time: ${jobs.map((j) => `${j.name}${j.seed ? ` seed ${j.seed}` : ''}`).join(', ')}`);
+    console.error(`${jobs.length} runs, ${parallel} at a time: ${jobs.map((j) => labelOf(j.name, j.seed)).join(', ')}`);
     const failed = await runChildren(jobs);
     if (failed.length > 0) failWith('bench:reproduce', new Error(`failed: ${failed.join(', ')} (their output above; each resumes on the next call)`));
   }
@@ -153,16 +153,17 @@ const rows: { name: string; card: ModelCard; out: string }[] = [];
 const notRun: string[] = [];
 const seedRuns = new Map<string, { seed: number; out: string; card: ModelCard }[]>();
 for (const name of names) {
-  const out = runDir(name, 0);
-  if (finished(out) && sameRecipe(readCard(out))) rows.push({ name, out, card: readCard(out) });
-  else notRun.push(name);
-  if (name === 'teacher') continue;
-  for (let seed = 0; seed < 10; seed++) {
-    const dirOfSeed = runDir(name, seed);
-    if (!finished(dirOfSeed)) continue;
-    const card = readCard(dirOfSeed);
-    if (sameRecipe(card)) seedRuns.set(name, [...(seedRuns.get(name) ?? []), { seed, out: dirOfSeed, card }]);
+  // each finished run of this recipe, seed 0 first (the teacher has only seed 0)
+  const found: { seed: number; out: string; card: ModelCard }[] = [];
+  for (let seed = 0; seed < (name === 'teacher' ? 1 : 10); seed++) {
+    const out = runDir(name, seed);
+    const card = finishedCard(out);
+    if (card && sameRecipe(card)) found.push({ seed, out, card });
   }
+  const seed0 = found.find((r) => r.seed === 0);
+  if (seed0) rows.push({ name, out: seed0.out, card: seed0.card });
+  else notRun.push(name);
+  if (name !== 'teacher' && found.length > 0) seedRuns.set(name, found);
 }
 
 // paired per-user test of every row against the undistilled student, on the saved (best validation HR@5) weights
@@ -201,15 +202,14 @@ const lines = [
   `total wall time of the runs: ${(rows.reduce((s, r) => s + r.card.wallSeconds, 0) / 3600).toFixed(2)} h (this invocation ${((performance.now() - started) / 60000).toFixed(1)} min)`,
 ];
 // across seeds: each row's mean and spread, and its seed-paired difference to the student
-const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
-const sd = (xs: number[]) => (xs.length < 2 ? NaN : Math.sqrt(xs.reduce((a, x) => a + (x - mean(xs)) ** 2, 0) / (xs.length - 1)));
 const studentBySeed = new Map((seedRuns.get('student') ?? []).map((r) => [r.seed, r.card.metrics.selected['HR@5']]));
 const seedRows = names.filter((n) => (seedRuns.get(n)?.length ?? 0) > 0).map((name) => {
   const runs = seedRuns.get(name)!;
   const h5 = runs.map((r) => r.card.metrics.selected['HR@5']);
   const n5 = runs.map((r) => r.card.metrics.selected['NDCG@5']);
   const deltas = runs.filter((r) => studentBySeed.has(r.seed)).map((r) => r.card.metrics.selected['HR@5'] - studentBySeed.get(r.seed)!);
-  return { name, seeds: runs.map((r) => r.seed), h5, n5, h5Mean: mean(h5), h5Sd: sd(h5), n5Mean: mean(n5), deltaVsStudent: deltas };
+  const h5Stats = meanAndSd(h5);
+  return { name, seeds: runs.map((r) => r.seed), h5, n5, h5Mean: h5Stats.mean, h5Sd: h5Stats.sd, n5Mean: meanAndSd(n5).mean, deltaVsStudent: deltas };
 });
 if (seedRows.some((r) => r.seeds.length > 1)) {
   const f4 = (x: number) => (Number.isNaN(x) ? '—' : x.toFixed(4));
@@ -221,7 +221,7 @@ if (seedRows.some((r) => r.seeds.length > 1)) {
     '|---|---|---|---|---|---|',
     ...seedRows.map((r) => {
       const signed = (d: number) => (d >= 0 ? '+' : '') + d.toFixed(4);
-      const delta = r.name === 'student' || r.deltaVsStudent.length === 0 ? '—' : `${signed(mean(r.deltaVsStudent))} (${r.deltaVsStudent.map(signed).join(', ')})`;
+      const delta = r.name === 'student' || r.deltaVsStudent.length === 0 ? '—' : `${signed(meanAndSd(r.deltaVsStudent).mean)} (${r.deltaVsStudent.map(signed).join(', ')})`;
       return `| ${r.name} | ${r.seeds.join(',')} | ${f4(r.h5Mean)} ± ${f4(r.h5Sd)} | ${r.h5.map(f4).join(', ')} | ${f4(r.n5Mean)} | ${delta} |`;
     }),
   );

@@ -11,7 +11,7 @@
  */
 import { existsSync, mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { loadDataset, prepareFromSplit, readSplitDir, readCard, round4, sampleTriples, saveDataset, sha256File, writeFileAtomic, Rng, type ModelCard } from '@derrd/core';
+import { finishedCard, loadDataset, meanAndSd, prepareFromSplit, readSplitDir, readCard, round4, trainingFinished, sampleTriples, saveDataset, sha256File, writeFileAtomic, Rng, type ModelCard } from '@derrd/core';
 import { AdamL2, MODEL_RECIPES, TRAIN_DEFAULTS, createModel, initBackend, tf, train, type ModelKind } from '@derrd/train';
 
 const root = resolve(import.meta.dirname, '..');
@@ -70,7 +70,7 @@ const results: Record<string, unknown>[] = [];
 for (const run of runs.filter((r) => only.includes(r.name))) {
   const out = join(dir, `cu-${run.name}`);
   let card: ModelCard | null = existsSync(join(out, 'card.json')) ? readCard(out) : null;
-  const finished = card && (card.status === 'early-stopped' || card.status === 'max-epochs') && card.config.dim === run.dim;
+  const finished = card && trainingFinished(card) && card.config.dim === run.dim;
   const used = card?.config as { batchSize?: number; weightDecay?: number } | undefined;
   if (card && (used?.batchSize !== run.recipe.batchSize || used?.weightDecay !== run.recipe.weightDecay)) {
     console.error(`${out} was trained with batch ${used?.batchSize}, L2 ${used?.weightDecay}; ${run.name} uses batch ${run.recipe.batchSize}, L2 ${run.recipe.weightDecay} (move the run away)`);
@@ -103,10 +103,9 @@ for (const run of runs.filter((r) => only.includes(r.name))) {
 const studentSeeds: { seed: number; h5: number }[] = [];
 for (let seed = 0; seed < 10 && only.includes('bpr-student'); seed++) {
   const out = join(dir, seed === 0 ? 'cu-bpr-student' : `cu-bpr-student-seed${seed}`);
-  if (!existsSync(join(out, 'card.json'))) continue;
-  const card = readCard(out);
-  const c = card.config as { batchSize?: number; weightDecay?: number; dim?: number };
-  if ((card.status === 'early-stopped' || card.status === 'max-epochs') && c.dim === 20 && c.batchSize === BPR_RECIPE.batchSize && c.weightDecay === BPR_RECIPE.weightDecay) {
+  const card = finishedCard(out);
+  const c = card?.config as { batchSize?: number; weightDecay?: number; dim?: number } | undefined;
+  if (card && c?.dim === 20 && c.batchSize === BPR_RECIPE.batchSize && c.weightDecay === BPR_RECIPE.weightDecay) {
     studentSeeds.push({ seed, h5: card.metrics.selected['HR@5'] });
   }
 }
@@ -123,8 +122,7 @@ const lines = [
 ];
 if (studentSeeds.length > 1) {
   const h = studentSeeds.map((x) => x.h5);
-  const mean = h.reduce((a, b) => a + b, 0) / h.length;
-  const sd = Math.sqrt(h.reduce((a, x) => a + (x - mean) ** 2, 0) / (h.length - 1));
+  const { mean, sd } = meanAndSd(h);
   lines.push('', `bpr-student d=20 over seeds ${studentSeeds.map((x) => x.seed).join(', ')}: test H@5 ${h.map((x) => x.toFixed(4)).join(', ')}; mean ${mean.toFixed(4)} ± ${sd.toFixed(4)} (sd); target 0.43-0.46: mean ${mean >= 0.43 && mean <= 0.46 ? 'inside' : 'outside'}, ${h.filter((x) => x >= 0.43 && x <= 0.46).length} of ${h.length} seeds inside.`);
 }
 console.log(lines.join('\n'));

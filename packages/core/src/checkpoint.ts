@@ -68,9 +68,16 @@ export function trainingFinished(card: Pick<ModelCard, 'status'>): boolean {
   return card.status === 'early-stopped' || card.status === 'max-epochs';
 }
 
+/** The model card in `dir` if the run finished training, else null (no card, or still running). */
+export function finishedCard(dir: string): ModelCard | null {
+  if (!existsSync(join(dir, CARD_FILE))) return null;
+  const card = readCard(dir);
+  return trainingFinished(card) ? card : null;
+}
+
 /** Whether `dir` holds a model card of a run that finished training. */
 export function checkpointFinished(dir: string): boolean {
-  return existsSync(join(dir, CARD_FILE)) && trainingFinished(readCard(dir));
+  return finishedCard(dir) !== null;
 }
 
 /** The selected weights, verified against the card's sha256. */

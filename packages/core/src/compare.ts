@@ -61,6 +61,13 @@ export function pairedTest(ranksA: ArrayLike<number>, ranksB: ArrayLike<number>,
   return { metric, meanA: n ? sumA / n : 0, meanB: n ? sumB / n : 0, diff: mean, stdErr, z, pValue: stdErr > 0 ? twoSidedNormalP(z) : 1, better, worse };
 }
 
+/** Mean and sample standard deviation (n − 1; NaN below two values) of a handful of numbers, e.g. one metric over seeds. */
+export function meanAndSd(xs: readonly number[]): { mean: number; sd: number } {
+  const mean = xs.reduce((a, b) => a + b, 0) / xs.length;
+  const sd = xs.length < 2 ? NaN : Math.sqrt(xs.reduce((a, x) => a + (x - mean) ** 2, 0) / (xs.length - 1));
+  return { mean, sd };
+}
+
 /** A p-value for tables: "< 1e-4" below that, else fixed with `digits` decimals. */
 export function formatPValue(p: number, digits = 4): string {
   return p < 1e-4 ? '< 1e-4' : p.toFixed(digits);

@@ -14,4 +14,4 @@ export { sampleTriples, uniqueInt32, type Triples } from './sampling.js';
 export { encodeSafetensors, decodeSafetensors, type SafeTensor, type SafeDtype } from './safetensors.js';
 export * from './checkpoint.js';
 export { topIndices } from './topk.js';
-export { pairedTest, metricOfRank, twoSidedNormalP, formatPValue, type PairedResult } from './compare.js';
+export { pairedTest, metricOfRank, twoSidedNormalP, formatPValue, meanAndSd, type PairedResult } from './compare.js';

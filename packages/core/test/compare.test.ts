@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { metricOfRank, pairedTest, twoSidedNormalP } from '../src/index.js';
+import { meanAndSd, metricOfRank, pairedTest, twoSidedNormalP } from '../src/index.js';
 
 test('paired test on hand-computed ranks: HR@5 and NDCG@5', () => {
   // A hits users 0 and 2 at @5; B hits everyone. d = [0, 1, 0, 1]: mean 0.5, sample sd √(1/3), se √(1/3)/2, z = √3
@@ -36,4 +36,12 @@ test('bad input: unknown metric, different user counts', () => {
   assert.throws(() => metricOfRank('AUC'), /unknown metric "AUC"/);
   assert.throws(() => metricOfRank('HR@0'), /unknown metric/);
   assert.throws(() => pairedTest([1, 2], [1], 'HR@5'), /same users: 2 vs 1/);
+});
+
+test('meanAndSd: hand-computed mean and sample sd; sd undefined for one value', () => {
+  // [1, 2, 4]: mean 7/3, squared deviations 16/9 + 1/9 + 25/9 = 42/9, / (n − 1) = 7/3
+  const { mean, sd } = meanAndSd([1, 2, 4]);
+  assert.ok(Math.abs(mean - 7 / 3) < 1e-12 && Math.abs(sd - Math.sqrt(7 / 3)) < 1e-12, `${mean} ${sd}`);
+  assert.ok(Number.isNaN(meanAndSd([0.5]).sd));
+  assert.equal(meanAndSd([0.5]).mean, 0.5);
 });

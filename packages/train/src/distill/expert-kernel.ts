@@ -173,8 +173,8 @@ export class ExpertMixtureKernel {
   readonly dims: MixtureDims;
   /** where the loops run: null = the calling thread */
   readonly lane: ExpertLane | null;
-  /** the lane's handle for this kernel */
-  laneId = -1;
+  /** the lane's handle for this kernel (−1 without a lane) */
+  readonly laneId: number;
   private at: Record<string, number> = {};
   private e = 0;
   private p = 0;
@@ -186,6 +186,7 @@ export class ExpertMixtureKernel {
     this.simd = simd;
     this.dims = dims;
     this.lane = lane;
+    this.laneId = lane ? lane.register(simd.memory, dims) : -1;
   }
 
   /**
@@ -195,9 +196,7 @@ export class ExpertMixtureKernel {
   static create(m: number, ds: number, h: number, dt: number, lane: ExpertLane | null = null): ExpertMixtureKernel | null {
     const simd = instantiateExpertSimd(lane ? newSharedMemory() : undefined);
     if (!simd) return null;
-    const kernel = new ExpertMixtureKernel(simd, { m, ds, h, dt }, lane);
-    if (lane) kernel.laneId = lane.register(simd.memory, kernel.dims);
-    return kernel;
+    return new ExpertMixtureKernel(simd, { m, ds, h, dt }, lane);
   }
 
   private view(): Float32Array {
