@@ -42,7 +42,7 @@ const batchesPerEpoch = Math.ceil(ds.trainItems.length / batchSize);
 
 interface Row { mode: string; threads: number; epoch: number; tau: number; msPerStep: number; deMsPerStep: number; expertsPerEntity: number; deLoss: number; epochSeconds: number }
 const rows: Row[] = [];
-for (const mode of modes) for (const threads of mode === 'exact' ? [1] : threadCounts) {
+for (const mode of modes) for (const threads of threadCounts) {
   setDeThreads(threads);
   for (const epoch of epochs) {
     const settings = methodDefaults(teacher.card.model.kind, method);
@@ -82,7 +82,7 @@ for (const mode of modes) for (const threads of mode === 'exact' ? [1] : threadC
     }
     const row: Row = {
       mode, threads, epoch, tau: deTemperature(epoch, settings.de), msPerStep: stepMs / steps, deMsPerStep: deMs / steps,
-      expertsPerEntity: mode === 'exact' ? settings.de.numExperts : experts / steps, deLoss: deLoss / steps, epochSeconds: (stepMs / steps) * batchesPerEpoch / 1000,
+      expertsPerEntity: experts / steps, deLoss: deLoss / steps, epochSeconds: (stepMs / steps) * batchesPerEpoch / 1000,
     };
     rows.push(row);
     console.log(`${mode.padEnd(6)} ${threads} thread${threads > 1 ? 's' : ' '} epoch ${String(epoch).padStart(4)} τ=${row.tau.toPrecision(3).padEnd(9)} step ${row.msPerStep.toFixed(1).padStart(7)} ms  DE f+b ${row.deMsPerStep.toFixed(1).padStart(7)} ms  experts/entity ${row.expertsPerEntity.toFixed(2).padStart(5)}  DE loss ${row.deLoss.toFixed(1).padStart(10)}  ≈ ${row.epochSeconds.toFixed(1)} s/epoch (train only)`);

@@ -8,6 +8,7 @@ import { registerExportCommand } from './commands/export.js';
 import { registerServeCommand } from './commands/serve.js';
 import { registerDemoCommand } from './commands/demo.js';
 import { registerCompareCommand } from './commands/compare.js';
+import { registerCurvesCommand } from './commands/curves.js';
 import { reportError } from './output.js';
 
 const program = new Command();
@@ -26,6 +27,7 @@ registerExportCommand(program);
 registerServeCommand(program);
 registerDemoCommand(program);
 registerCompareCommand(program);
+registerCurvesCommand(program);
 registerPipelineCommand(program);
 
 try {

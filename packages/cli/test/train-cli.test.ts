@@ -96,6 +96,22 @@ test('train and evaluate: bad flags and checkpoints give one-line errors', () =>
   assert.equal(r.status, 2);
   assert.match(r.stderr, /--metrics: unknown metric "AUC"/);
 
+  // curves: each run's per-epoch values straight from its card; bad quantities and missing runs refused
+  r = derrd(['curves', out, second, '--metric', 'NDCG@10', '--split', 'test', '--every', '1', '--json']);
+  assert.equal(r.status, 0, r.stderr);
+  const curves = JSON.parse(r.stdout);
+  const cards = [out, second].map((d) => JSON.parse(readFileSync(join(d, 'card.json'), 'utf8')));
+  assert.deepEqual(curves.rows, [{ epoch: 0, values: cards.map((c) => c.history[0].test['NDCG@10']) }]);
+  r = derrd(['curves', out, '--metric', 'loss:base', '--epochs', '0']);
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stdout, /loss term base/);
+  r = derrd(['curves', out, '--metric', 'AUC']);
+  assert.equal(r.status, 2);
+  assert.match(r.stderr, /--metric: unknown quantity "AUC"/);
+  r = derrd(['curves', out, join(dir, 'missing')]);
+  assert.equal(r.status, 1);
+  assert.match(r.stderr, /missing/);
+
   // DE threads: a bad flag or environment value is refused before anything is written
   const distilled = join(dir, 'd');
   r = derrd(['distill', '--teacher', out, '--data', data, '--out', distilled, '--de-threads', '3']);

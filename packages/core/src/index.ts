@@ -15,3 +15,4 @@ export { encodeSafetensors, decodeSafetensors, type SafeTensor, type SafeDtype }
 export * from './checkpoint.js';
 export { topIndices } from './topk.js';
 export { pairedTest, metricOfRank, twoSidedNormalP, formatPValue, meanAndSd, type PairedResult } from './compare.js';
+export { parseCurveQuantity, curveValue, curveEpochs, curveTable, type CurveQuantity } from './curves.js';

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { Rng, isTrainPositive } from '@derrd/core';
 import {
   BprMf, DeTerm, ExpertSet, RrdTerm, buildTerms, computeTeacherRanking, deTemperature, initBackend, methodDefaults, relaxedRankingLoss,
-  routeEntities, sampleRankPositions, setDeKernel, teacherRanking, tf,
+  routeEntities, sampleRankPositions, setDeKernel, teacherRanking, tf, type DeSettings,
 } from '@derrd/train';
 import { topIndices } from '@derrd/core';
 import { batchOf, distillerConformance, fixture } from './distill-conformance.js';
@@ -135,38 +135,61 @@ test('sparse DE routing keeps the smallest top set holding the mass (capped), an
   assert.ok(Math.abs(loss('sparse') - exact) < 1e-3 * exact);
 });
 
+/**
+ * DE loss and every gradient on a small BPR pair (teacher d=13 scaled ×30, student d=5 scaled ×50: h = 9, d_t = 13, so
+ * the SIMD bodies have scalar tails) with the given kernel, settings and epoch.
+ */
+function deLossAndGrads(kernel: 'simd' | 'tfjs', settings: Partial<DeSettings>, epoch: number) {
+  const ds = tinyDataset(21, 60, 200);
+  const teacher = new BprMf({ numUsers: ds.numUsers, numItems: ds.numItems, dim: 13 }, 1);
+  for (const v of Object.values(teacher.variables)) v.assign(tf.mul(v, 30));
+  const batch = batchOf(ds, 4);
+  setDeKernel(kernel);
+  const student = new BprMf({ numUsers: ds.numUsers, numItems: ds.numItems, dim: 5 }, 2);
+  for (const v of Object.values(student.variables)) v.assign(tf.mul(v, 50));
+  const term = new DeTerm(student, teacher, settings, 0);
+  term.onEpochStart(epoch, new Rng(8));
+  const vars = { ...student.variables, ...term.variables() };
+  const { value, grads } = tf.variableGrads(() => term.loss(batch), Object.values(vars));
+  const out = { loss: value.dataSync()[0], experts: term.lastExpertsPerEntity, grads: Object.fromEntries(Object.entries(vars).map(([k, v]) => [k, Array.from(grads[v.name].dataSync())])) };
+  value.dispose();
+  for (const g of Object.values(grads)) g.dispose();
+  term.dispose();
+  student.dispose();
+  teacher.dispose();
+  setDeKernel('simd');
+  return out;
+}
+
+function assertSameDe(got: ReturnType<typeof deLossAndGrads>, reference: ReturnType<typeof deLossAndGrads>, label: string): void {
+  assert.ok(Math.abs(got.loss - reference.loss) < 1e-5 * reference.loss, `${label}: loss ${got.loss} vs ${reference.loss}`);
+  for (const [k, g] of Object.entries(reference.grads)) {
+    const scale = Math.max(...g.map(Math.abs));
+    if (scale === 0) { assert.ok(got.grads[k].every((x) => x === 0), `${label} ${k}: reference gradient 0, this one not`); continue; }
+    assert.ok(maxAbsDiff(got.grads[k], g) < 1e-4 * scale, `${label} ${k}: max diff ${maxAbsDiff(got.grads[k], g)} of ${scale}`);
+  }
+}
+
 test('the fused SIMD expert kernel equals the tfjs per-expert ops: DE loss and every gradient (odd dims, uneven routing)', async () => {
   for (const backend of ['wasm', 'cpu'] as const) {
     await initBackend(backend);
-    const ds = tinyDataset(21, 60, 200);
-    const teacher = new BprMf({ numUsers: ds.numUsers, numItems: ds.numItems, dim: 13 }, 1);
-    for (const v of Object.values(teacher.variables)) v.assign(tf.mul(v, 30));
-    const batch = batchOf(ds, 4);
-    const run = (kernel: 'simd' | 'tfjs') => {
-      setDeKernel(kernel);
-      const student = new BprMf({ numUsers: ds.numUsers, numItems: ds.numItems, dim: 5 }, 2); // h = 9, d_t = 13: SIMD bodies with scalar tails
-      for (const v of Object.values(student.variables)) v.assign(tf.mul(v, 50));
-      const term = new DeTerm(student, teacher, { numExperts: 6, sparseMass: 0.9, sparseMaxExperts: 3 }, 0);
-      term.onEpochStart(2, new Rng(8));
-      const vars = { ...student.variables, ...term.variables() };
-      const { value, grads } = tf.variableGrads(() => term.loss(batch), Object.values(vars));
-      const out = { loss: value.dataSync()[0], experts: term.lastExpertsPerEntity, grads: Object.fromEntries(Object.entries(vars).map(([k, v]) => [k, Array.from(grads[v.name].dataSync())])) };
-      value.dispose();
-      for (const g of Object.values(grads)) g.dispose();
-      term.dispose();
-      student.dispose();
-      return out;
-    };
-    const reference = run('tfjs');
-    const fused = run('simd');
-    setDeKernel('simd');
+    const settings = { numExperts: 6, sparseMass: 0.9, sparseMaxExperts: 3 };
+    const reference = deLossAndGrads('tfjs', settings, 2);
     assert.ok(reference.experts > 1 && reference.experts < 3, `routing should be uneven: ${reference.experts} experts per entity`);
-    assert.ok(Math.abs(fused.loss - reference.loss) < 1e-5 * reference.loss, `${backend}: loss ${fused.loss} vs ${reference.loss}`);
-    for (const [k, g] of Object.entries(reference.grads)) {
-      const scale = Math.max(...g.map(Math.abs));
-      assert.ok(scale > 0, `${k}: zero reference gradient`);
-      assert.ok(maxAbsDiff(fused.grads[k], g) < 1e-4 * scale, `${backend} ${k}: max diff ${maxAbsDiff(fused.grads[k], g)} of ${scale}`);
-    }
+    for (const k of Object.keys(reference.grads)) assert.ok(reference.grads[k].some((x) => x !== 0), `${k}: zero reference gradient`);
+    assertSameDe(deLossAndGrads('simd', settings, 2), reference, backend);
+  }
+});
+
+test('exact DE through the kernel (every nonzero weight routed) equals the dense tfjs mixture, at τ = 1 and once weights underflow', async () => {
+  await initBackend('wasm');
+  for (const epoch of [0, 700]) {
+    const dense = deLossAndGrads('tfjs', { mode: 'exact', numExperts: 6 }, epoch);
+    const routed = deLossAndGrads('simd', { mode: 'exact', numExperts: 6 }, epoch);
+    // τ = 1: all 6 experts carry weight; τ = 1e-7 (epoch 700): the others underflow and only one runs per entity
+    if (epoch === 0) assert.equal(routed.experts, 6);
+    else assert.ok(routed.experts < 1.5, `epoch ${epoch}: ${routed.experts} experts per entity`);
+    assertSameDe(routed, dense, `epoch ${epoch}`);
   }
 });
 

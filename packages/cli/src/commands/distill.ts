@@ -17,9 +17,9 @@ export function registerDistillCommand(program: Command): void {
   cmd
     .option('--lambda-de <x>', 'λ_DE (default: 0.01 for BPR, 1e-4 for NeuMF)')
     .option('--experts <n>', 'DE: number of experts M', '30')
-    .option('--de-mode <mode>', 'DE: sparse (experts with the top 99.9% of the selection weight, at most --de-max-experts) | exact (every expert on every entity)', 'sparse')
+    .option('--de-mode <mode>', 'DE: sparse (experts with the top 99.9% of the selection weight, at most --de-max-experts) | exact (every expert on every entity; weights that underflow to 0 are skipped, which changes nothing)', 'sparse')
     .option('--de-max-experts <n>', 'DE sparse mode: most experts per entity', '8')
-    .option('--de-threads <n>', 'DE sparse mode: 1, or 2 to run half of the expert pairs on a worker thread (the same floats either way); auto = DERRD_DE_THREADS, else 2 where there are 2+ cores', 'auto')
+    .option('--de-threads <n>', 'DE kernel: 1, or 2 to run half of the expert pairs on a worker thread (the same floats either way); auto = DERRD_DE_THREADS, else 2 where there are 2+ cores', 'auto')
     .option('--tau-start <x>', 'DE: Gumbel-softmax temperature at epoch 0', '1')
     .option('--tau-end <x>', 'DE: temperature reached after --anneal-epochs', '1e-10')
     .option('--anneal-epochs <n>', 'DE: epochs of the geometric temperature decay', '1000')

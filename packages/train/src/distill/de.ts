@@ -7,7 +7,9 @@
  * Loss per batch: Σ_unique users ℓ(u) + ½ (Σ_unique positives ℓ(i) + Σ_unique negatives ℓ(j)), ℓ = squared L2
  * between the teacher embedding and the mixed reconstruction.
  *
- * Exact mode evaluates every expert on every entity (~12 GFLOP a batch on CiteULike). Sparse mode (default) runs, per
+ * Exact mode evaluates every expert on every entity whose weight is not 0 in float32 (~12 GFLOP a batch on CiteULike
+ * at τ = 1; cheaper as τ falls and weights underflow), through the same kernel; with DERRD_DE_KERNEL=tfjs it runs the
+ * dense reference mixture of tfjs ops instead. Sparse mode (default) runs, per
  * entity, only the experts that hold the top `sparseMass` of its selection weight (at most `sparseMaxExperts`); the
  * dropped weights are below (1 − sparseMass) in total, so the reconstruction differs by at most that fraction of one
  * expert's output, and the selection network still gets gradients through every kept weight.
@@ -207,6 +209,9 @@ export function routeEntities(weights: Float32Array, numEntities: number, numExp
     for (let r = 0; r < Math.min(maxExperts, numExperts); r++) {
       let best = -1;
       for (let k = 0; k < numExperts; k++) if (!taken[k] && (best < 0 || weights[base + k] > weights[base + best])) best = k;
+      // weights are sorted descending here: a zero (underflowed) weight adds exactly nothing to the mixture or to any
+      // gradient (d s_m / d logit = s_m (δ − s) = 0), so neither it nor the rest need running
+      if (!(weights[base + best] > 0)) break;
       taken[best] = 1;
       kept[best].push(e);
       total += weights[base + best];
@@ -282,10 +287,13 @@ export class DeTerm implements LossTerm {
         for (let k = 0; k < gumbel.length; k++) gumbel[k] = this.rng.gumbel();
         const s = set.selection(ht, gumbel, this.tau);
         let recon: Tensor;
-        if (this.settings_.mode === 'exact') {
+        if (this.settings_.mode === 'exact' && deKernel === 'tfjs') {
           recon = set.reconstructExact(hs, s);
         } else {
-          const kept = routeEntities(s.dataSync() as Float32Array, ids.length, set.m, this.settings_.sparseMass, this.settings_.sparseMaxExperts);
+          // exact mode routes every expert with a nonzero weight, which is the full mixture: the skipped weights
+          // underflowed to 0 in float32 and contribute exactly nothing, forward or backward
+          const exact = this.settings_.mode === 'exact';
+          const kept = routeEntities(s.dataSync() as Float32Array, ids.length, set.m, exact ? Infinity : this.settings_.sparseMass, exact ? set.m : this.settings_.sparseMaxExperts);
           routed += kept.reduce((a, l) => a + l.length, 0);
           entities += ids.length;
           recon = set.reconstructSparse(hs, s, kept);
