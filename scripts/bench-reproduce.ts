@@ -24,7 +24,7 @@ import { availableParallelism } from 'node:os';
 import { join, resolve } from 'node:path';
 import { checkpointFinished, finishedCard, formatPValue, loadDataset, meanAndSd, pairedTest, prepareFromSplit, readCard, readSplitDir, round4, saveDataset, sha256File, writeFileAtomic, type ModelCard } from '@derrd/core';
 import {
-  MODEL_RECIPES, TRAIN_DEFAULTS, evaluateCheckpoint, initBackend, loadCheckpoint, methodDefaults, needsRanking, prepareDistillation, teacherRanking, train,
+  MODEL_RECIPES, TRAIN_DEFAULTS, evaluateCheckpoint, initBackend, loadCheckpoint, methodDefaults, needsRanking, settingsChanges, prepareDistillation, teacherRanking, train,
   type MethodName, type ModelKind,
 } from '@derrd/train';
 
@@ -69,6 +69,8 @@ async function run(name: string, out: string, dim: number, method: MethodName | 
       throw new Error(`${out} was trained with batch ${c.batchSize}, L2 ${c.weightDecay}; this table uses batch ${recipe.batchSize}, L2 ${recipe.weightDecay} (pass --batch-size/--weight-decay, or move the run away)`);
     }
     if ((c.seed ?? 0) !== seed) throw new Error(`${out} was trained with seed ${c.seed}, expected ${seed}`);
+    const changed = method ? settingsChanges(method, card.method.settings, methodDefaults(base, method)) : [];
+    if (changed.length > 0) throw new Error(`${out} was trained with other ${method} settings (${changed.join(', ')}); move the run away to train this table's`);
     return card;
   }
   const resume = existsSync(join(out, 'resume.safetensors'));
@@ -158,7 +160,8 @@ for (const name of names) {
   for (let seed = 0; seed < (name === 'teacher' ? 1 : 10); seed++) {
     const out = runDir(name, seed);
     const card = finishedCard(out);
-    if (card && sameRecipe(card)) found.push({ seed, out, card });
+    const method = methodOf(name);
+    if (card && sameRecipe(card) && !(method && settingsChanges(method, card.method.settings, methodDefaults(base, method)).length > 0)) found.push({ seed, out, card });
   }
   const seed0 = found.find((r) => r.seed === 0);
   if (seed0) rows.push({ name, out: seed0.out, card: seed0.card });

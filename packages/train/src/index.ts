@@ -17,5 +17,5 @@ export { RrdTerm, RRD_DEFAULTS, relaxedRankingLoss, sampleRankPositions, type Rr
 export { RdTerm, RD_DEFAULTS, type RdSettings } from './distill/rd.js';
 export { CdTerm, CD_DEFAULTS, type CdSettings } from './distill/cd.js';
 export { computeTeacherRanking, teacherRanking, type TeacherRanking } from './distill/teacher-ranking.js';
-export { METHODS, methodDefaults, methodTerms, needsRanking, parseMethod, buildTerms, type MethodName, type MethodSettings, type MethodOverrides } from './distill/methods.js';
+export { METHODS, methodDefaults, methodTerms, needsRanking, settingsChanges, parseMethod, buildTerms, type MethodName, type MethodSettings, type MethodOverrides } from './distill/methods.js';
 export { prepareDistillation, type DistillationSetup, type DistillationOptions } from './distill/setup.js';

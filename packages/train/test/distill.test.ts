@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { Rng, isTrainPositive } from '@derrd/core';
 import {
   BprMf, DeTerm, ExpertSet, RrdTerm, buildTerms, computeTeacherRanking, deTemperature, initBackend, methodDefaults, relaxedRankingLoss,
-  routeEntities, sampleRankPositions, setDeKernel, teacherRanking, tf, type DeSettings,
+  routeEntities, sampleRankPositions, setDeKernel, settingsChanges, teacherRanking, tf, type DeSettings,
 } from '@derrd/train';
 import { topIndices } from '@derrd/core';
 import { batchOf, distillerConformance, fixture } from './distill-conformance.js';
@@ -191,6 +191,16 @@ test('exact DE through the kernel (every nonzero weight routed) equals the dense
     else assert.ok(routed.experts < 1.5, `epoch ${epoch}: ${routed.experts} experts per entity`);
     assertSameDe(routed, dense, `epoch ${epoch}`);
   }
+});
+
+test('settingsChanges names each recorded setting that differs from the expected ones; keys a card lacks are not changes', () => {
+  const expected = methodDefaults('neumf', 'de-rrd');
+  const recorded = { de: { ...expected.de, lambda: 0.5 }, rrd: { ...expected.rrd, score: undefined, interesting: 20 } } as Record<string, unknown>;
+  delete (recorded.rrd as Record<string, unknown>).score;
+  assert.deepEqual(settingsChanges('de-rrd', recorded, expected), [`de.lambda: 0.5 → ${expected.de.lambda}`, 'rrd.interesting: 20 → 40']);
+  assert.deepEqual(settingsChanges('de', recorded, expected), [`de.lambda: 0.5 → ${expected.de.lambda}`]);
+  assert.deepEqual(settingsChanges('rrd', { rrd: { lambda: 0.1 } }, expected), []);
+  assert.deepEqual(settingsChanges('none', undefined, expected), []);
 });
 
 test('interesting-item sampler: frequencies follow exp(−rank/T); K positions are distinct and ascending', () => {
