@@ -193,6 +193,15 @@ test('exact DE through the kernel (every nonzero weight routed) equals the dense
   }
 });
 
+test('defaults per base model: NeuMF DE alone keeps λ_DE 0.01, NeuMF DE-RRD takes Table 5\'s λ_DE 1e-4 and λ_RRD 0.1 on σ(logit)', () => {
+  assert.equal(methodDefaults('bpr', 'de').de.lambda, 0.01);
+  assert.equal(methodDefaults('bpr', 'de-rrd').de.lambda, 0.01);
+  assert.equal(methodDefaults('neumf', 'de').de.lambda, 0.01);
+  const neumf = methodDefaults('neumf', 'de-rrd');
+  assert.deepEqual([neumf.de.lambda, neumf.rrd.lambda, neumf.rrd.score], [1e-4, 0.1, 'sigmoid']);
+  assert.deepEqual([methodDefaults('bpr', 'rrd').rrd.lambda, methodDefaults('bpr', 'rrd').rrd.score ?? 'raw'], [1e-3, 'raw']);
+});
+
 test('settingsChanges names each recorded setting that differs from the expected ones; keys a card lacks are not changes', () => {
   const expected = methodDefaults('neumf', 'de-rrd');
   const recorded = { de: { ...expected.de, lambda: 0.5 }, rrd: { ...expected.rrd, score: undefined, interesting: 20 } } as Record<string, unknown>;

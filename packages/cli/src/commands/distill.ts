@@ -15,7 +15,7 @@ export function registerDistillCommand(program: Command): void {
     .option('--method <name>', `distillation method: ${METHODS.join('|')}`, 'de-rrd');
   addTrainOptions(cmd, { dim: 20 });
   cmd
-    .option('--lambda-de <x>', 'λ_DE (default: 0.01 for BPR, 1e-4 for NeuMF)')
+    .option('--lambda-de <x>', 'λ_DE (default: 0.01; 1e-4 for NeuMF DE-RRD)')
     .option('--experts <n>', 'DE: number of experts M', '30')
     .option('--de-mode <mode>', 'DE: sparse (experts with the top 99.9% of the selection weight, at most --de-max-experts) | exact (every expert on every entity; weights that underflow to 0 are skipped, which changes nothing)', 'sparse')
     .option('--de-max-experts <n>', 'DE sparse mode: most experts per entity', '8')
