@@ -10,9 +10,9 @@
  * | rd | RD | λ 0.1, K 10, exp(−r/1), hybrid from epoch 10 | |
  * | cd | CD | λ 0.1, 10 samples from the top 500, γ 10 | |
  *
- * BPR values are the authors' CiteULike code defaults; NeuMF DE-RRD's λs are the best DE-RRD cell of the paper's Table 5
- * (inferred to be Foursquare; the paper gives no CiteULike NeuMF values); NeuMF DE alone keeps the code default λ_DE. RD and CD settings used in the paper are not
- * public; see rd.ts and cd.ts.
+ * BPR values are the authors' CiteULike code defaults. NeuMF DE-RRD's λs are the best DE-RRD cell of the paper's
+ * Table 5 (inferred to be Foursquare; the paper gives no CiteULike NeuMF values); NeuMF DE alone keeps the code's
+ * λ_DE. RD and CD settings used in the paper are not public; see rd.ts and cd.ts.
  *
  * NeuMF's RRD ranks the student's probabilities σ(logit), not its logits (the paper does not say which). Measured on
  * CiteULike (NeuMF teacher d=250 → student d=25, λ_RRD 0.1): on logits the ranking term dominates the BCE, drives
