@@ -61,6 +61,9 @@ const backend = await initBackend('auto');
 const started = performance.now();
 const finished = checkpointFinished;
 
+/** How a run's method settings differ from this table's defaults (none for the teacher and the student). */
+const otherSettings = (card: ModelCard, method: MethodName | null) => (method ? settingsChanges(method, card.method.settings, methodDefaults(base, method)) : []);
+
 async function run(name: string, out: string, dim: number, method: MethodName | null, seed: number): Promise<ModelCard> {
   if (finished(out)) {
     const card = readCard(out);
@@ -69,7 +72,7 @@ async function run(name: string, out: string, dim: number, method: MethodName | 
       throw new Error(`${out} was trained with batch ${c.batchSize}, L2 ${c.weightDecay}; this table uses batch ${recipe.batchSize}, L2 ${recipe.weightDecay} (pass --batch-size/--weight-decay, or move the run away)`);
     }
     if ((c.seed ?? 0) !== seed) throw new Error(`${out} was trained with seed ${c.seed}, expected ${seed}`);
-    const changed = method ? settingsChanges(method, card.method.settings, methodDefaults(base, method)) : [];
+    const changed = otherSettings(card, method);
     if (changed.length > 0) throw new Error(`${out} was trained with other ${method} settings (${changed.join(', ')}); move the run away to train this table's`);
     return card;
   }
@@ -160,8 +163,7 @@ for (const name of names) {
   for (let seed = 0; seed < (name === 'teacher' ? 1 : 10); seed++) {
     const out = runDir(name, seed);
     const card = finishedCard(out);
-    const method = methodOf(name);
-    if (card && sameRecipe(card) && !(method && settingsChanges(method, card.method.settings, methodDefaults(base, method)).length > 0)) found.push({ seed, out, card });
+    if (card && sameRecipe(card) && otherSettings(card, methodOf(name)).length === 0) found.push({ seed, out, card });
   }
   const seed0 = found.find((r) => r.seed === 0);
   if (seed0) rows.push({ name, out: seed0.out, card: seed0.card });
