@@ -3,13 +3,15 @@
  * sampled protocol. Trains (or resumes / reuses finished runs in --dir) the BPR teacher d=200, the BPR student d=20
  * without distillation and the NeuMF teacher d=250, measures ms per step split into forward+backward and optimizer,
  * and writes bench/results/train-citeulike.{json,md}.
- *   npm run bench:train [-- --dir runs --only bpr-teacher,bpr-student,neumf-teacher --epochs 1000]
+ *   npm run bench:train [-- --dir runs --only bpr-teacher,bpr-student,neumf-teacher --epochs 1000] [--report-only]
+ * --report-only trains and times nothing: it tables the finished runs on disk and keeps the ms/step figures of the last
+ * full run (bench/results/train-citeulike.json), so that a report taken while other jobs run does not overwrite them.
  * Recipe: BPR as issue 3 (batch 1024, L2 1e-3); NeuMF as bench:reproduce (batch 512, L2 1e-4, the authors' NeuMF base
  * code), because with the BPR recipe our NeuMF d=250 teacher reaches only H@5 0.42. A finished run trained with another
- * recipe is refused. Finished BPR students of other seeds (cu-bpr-student-seedN, from `derrd train --seed N`) add a
- * row with their mean and range: the seed moves this student by more than the target window is wide.
+ * recipe is refused. Finished runs of other seeds (cu-<run>-seedN, from `derrd train --seed N`) add a line with
+ * every seed's H@5, their mean and sd: the seed moves the BPR student by more than its target window is wide.
  */
-import { existsSync, mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { finishedCard, loadDataset, meanAndSd, prepareFromSplit, readSplitDir, readCard, round4, trainingFinished, sampleTriples, saveDataset, sha256File, writeFileAtomic, Rng, type ModelCard } from '@derrd/core';
 import { AdamL2, MODEL_RECIPES, TRAIN_DEFAULTS, createModel, initBackend, tf, train, type ModelKind } from '@derrd/train';
@@ -19,6 +21,13 @@ const arg = (name: string, fallback: string) => { const k = process.argv.indexOf
 const dir = resolve(arg('dir', join(root, 'runs')));
 const only = arg('only', 'bpr-teacher,bpr-student,neumf-teacher').split(',');
 const maxEpochs = Number(arg('epochs', '1000'));
+const reportOnly = process.argv.includes('--report-only');
+const resultsJson = join(root, 'bench', 'results', 'train-citeulike.json');
+const lastTimings = new Map<string, { fwdBwdMs: number; optimizerMs: number }>();
+if (reportOnly && existsSync(resultsJson)) {
+  const last = JSON.parse(readFileSync(resultsJson, 'utf8')) as { results?: { name: string; fwdBwdMs: number; optimizerMs: number }[] };
+  for (const r of last.results ?? []) lastTimings.set(r.name, { fwdBwdMs: r.fwdBwdMs, optimizerMs: r.optimizerMs });
+}
 const splitDir = join(root, '..', 'shared', 'data', 'citeulike', 'derrd_loo_seed0');
 if (!existsSync(splitDir)) { console.error(`needs ${splitDir}`); process.exit(1); }
 
@@ -76,6 +85,10 @@ for (const run of runs.filter((r) => only.includes(r.name))) {
     console.error(`${out} was trained with batch ${used?.batchSize}, L2 ${used?.weightDecay}; ${run.name} uses batch ${run.recipe.batchSize}, L2 ${run.recipe.weightDecay} (move the run away)`);
     process.exit(1);
   }
+  if (!finished && reportOnly) {
+    console.error(`${run.name}: no finished run in ${out} (--report-only trains nothing)`);
+    continue;
+  }
   if (!finished) {
     console.error(`training ${run.name} (${card ? 'resuming' : 'new'}) in ${out}`);
     const result = await train({
@@ -89,7 +102,7 @@ for (const run of runs.filter((r) => only.includes(r.name))) {
     console.error(`reusing finished ${run.name} in ${out}`);
   }
   const c = card!;
-  const timing = stepTiming(run.model, run.dim, run.recipe.batchSize);
+  const timing = reportOnly ? lastTimings.get(run.name) ?? { fwdBwdMs: NaN, optimizerMs: NaN } : stepTiming(run.model, run.dim, run.recipe.batchSize);
   const epochs = c.history.length;
   const trainSec = c.history.reduce((s, h) => s + h.trainSeconds, 0) / epochs;
   const evalSec = c.history.reduce((s, h) => s + h.evalSeconds, 0) / epochs;
@@ -99,15 +112,18 @@ for (const run of runs.filter((r) => only.includes(r.name))) {
     wallSeconds: c.wallSeconds, trainSecondsPerEpoch: trainSec, evalSecondsPerEpoch: evalSec, ...timing, backend: c.backend,
   });
 }
-// the BPR student over every finished seed (seed 0 is cu-bpr-student itself)
-const studentSeeds: { seed: number; h5: number }[] = [];
-for (let seed = 0; seed < 10 && only.includes('bpr-student'); seed++) {
-  const out = join(dir, seed === 0 ? 'cu-bpr-student' : `cu-bpr-student-seed${seed}`);
-  const card = finishedCard(out);
-  const c = card?.config as { batchSize?: number; weightDecay?: number; dim?: number } | undefined;
-  if (card && c?.dim === 20 && c.batchSize === BPR_RECIPE.batchSize && c.weightDecay === BPR_RECIPE.weightDecay) {
-    studentSeeds.push({ seed, h5: card.metrics.selected['HR@5'] });
+// every run over its finished seeds (seed 0 is cu-<name> itself; others are cu-<name>-seedN from `derrd train --seed N`)
+const seedRows: { name: string; seeds: { seed: number; h5: number }[] }[] = [];
+for (const run of runs.filter((r) => only.includes(r.name))) {
+  const seeds: { seed: number; h5: number }[] = [];
+  for (let seed = 0; seed < 10; seed++) {
+    const card = finishedCard(join(dir, seed === 0 ? `cu-${run.name}` : `cu-${run.name}-seed${seed}`));
+    const c = card?.config as { batchSize?: number; weightDecay?: number; dim?: number; seed?: number } | undefined;
+    if (card && c?.dim === run.dim && c.seed === seed && c.batchSize === run.recipe.batchSize && c.weightDecay === run.recipe.weightDecay) {
+      seeds.push({ seed, h5: card.metrics.selected['HR@5'] });
+    }
   }
+  if (seeds.length > 1) seedRows.push({ name: run.name, seeds });
 }
 const cell = (m: Record<string, number>, k: string) => round4(m[k]).toFixed(4);
 const lines = [
@@ -120,13 +136,14 @@ const lines = [
     return `| ${r.name} d=${r.dim} | ${r.batchSize}, ${r.weightDecay} | ${(r.parameters as number).toLocaleString('en-US')} | ${['HR@5', 'MRR@5', 'NDCG@5', 'HR@10', 'MRR@10', 'NDCG@10', 'HR@20', 'MRR@20', 'NDCG@20'].map((k) => cell(t, k)).join(' | ')} | ${r.epochsRun} (${(r.bestEpochs as Record<string, number>)['@5']}) | ${(r.trainSecondsPerEpoch as number).toFixed(2)}+${(r.evalSecondsPerEpoch as number).toFixed(2)} | ${(r.fwdBwdMs as number).toFixed(1)} / ${(r.optimizerMs as number).toFixed(1)} | ${((r.wallSeconds as number) / 60).toFixed(1)} | ${r.target}: ${r.meetsTarget ? 'met' : 'NOT met'} |`;
   }),
 ];
-if (studentSeeds.length > 1) {
-  const h = studentSeeds.map((x) => x.h5);
+for (const { name, seeds } of seedRows) {
+  const run = runs.find((r) => r.name === name)!;
+  const h = seeds.map((x) => x.h5);
   const { mean, sd } = meanAndSd(h);
-  lines.push('', `bpr-student d=20 over seeds ${studentSeeds.map((x) => x.seed).join(', ')}: test H@5 ${h.map((x) => x.toFixed(4)).join(', ')}; mean ${mean.toFixed(4)} ± ${sd.toFixed(4)} (sd); target 0.43-0.46: mean ${mean >= 0.43 && mean <= 0.46 ? 'inside' : 'outside'}, ${h.filter((x) => x >= 0.43 && x <= 0.46).length} of ${h.length} seeds inside.`);
+  lines.push('', `${name} d=${run.dim} over seeds ${seeds.map((x) => x.seed).join(', ')}: test H@5 ${h.map((x) => x.toFixed(4)).join(', ')}; mean ${mean.toFixed(4)} ± ${sd.toFixed(4)} (sd); ${run.target}: mean ${run.check(mean) ? 'meets it' : 'does not'}, ${h.filter(run.check).length} of ${h.length} seeds do.`);
 }
 console.log(lines.join('\n'));
 mkdirSync(join(root, 'bench', 'results'), { recursive: true });
-writeFileAtomic(join(root, 'bench', 'results', 'train-citeulike.json'), JSON.stringify({ benchmark: 'train-citeulike', node: process.version, backend, results, studentSeeds }, null, 2) + '\n');
+writeFileAtomic(resultsJson, JSON.stringify({ benchmark: 'train-citeulike', node: process.version, backend, results, seeds: seedRows }, null, 2) + '\n');
 writeFileAtomic(join(root, 'bench', 'results', 'train-citeulike.md'), lines.join('\n') + '\n');
 console.log('wrote bench/results/train-citeulike.{json,md}');
