@@ -113,7 +113,7 @@ for (const run of runs.filter((r) => only.includes(r.name))) {
   });
 }
 // every run over its finished seeds (seed 0 is cu-<name> itself; others are cu-<name>-seedN from `derrd train --seed N`)
-const seedRows: { name: string; seeds: { seed: number; h5: number }[] }[] = [];
+const seedRows: { run: (typeof runs)[number]; seeds: { seed: number; h5: number }[] }[] = [];
 for (const run of runs.filter((r) => only.includes(r.name))) {
   const seeds: { seed: number; h5: number }[] = [];
   for (let seed = 0; seed < 10; seed++) {
@@ -123,7 +123,7 @@ for (const run of runs.filter((r) => only.includes(r.name))) {
       seeds.push({ seed, h5: card.metrics.selected['HR@5'] });
     }
   }
-  if (seeds.length > 1) seedRows.push({ name: run.name, seeds });
+  if (seeds.length > 1) seedRows.push({ run, seeds });
 }
 const cell = (m: Record<string, number>, k: string) => round4(m[k]).toFixed(4);
 const lines = [
@@ -136,14 +136,13 @@ const lines = [
     return `| ${r.name} d=${r.dim} | ${r.batchSize}, ${r.weightDecay} | ${(r.parameters as number).toLocaleString('en-US')} | ${['HR@5', 'MRR@5', 'NDCG@5', 'HR@10', 'MRR@10', 'NDCG@10', 'HR@20', 'MRR@20', 'NDCG@20'].map((k) => cell(t, k)).join(' | ')} | ${r.epochsRun} (${(r.bestEpochs as Record<string, number>)['@5']}) | ${(r.trainSecondsPerEpoch as number).toFixed(2)}+${(r.evalSecondsPerEpoch as number).toFixed(2)} | ${(r.fwdBwdMs as number).toFixed(1)} / ${(r.optimizerMs as number).toFixed(1)} | ${((r.wallSeconds as number) / 60).toFixed(1)} | ${r.target}: ${r.meetsTarget ? 'met' : 'NOT met'} |`;
   }),
 ];
-for (const { name, seeds } of seedRows) {
-  const run = runs.find((r) => r.name === name)!;
+for (const { run, seeds } of seedRows) {
   const h = seeds.map((x) => x.h5);
   const { mean, sd } = meanAndSd(h);
-  lines.push('', `${name} d=${run.dim} over seeds ${seeds.map((x) => x.seed).join(', ')}: test H@5 ${h.map((x) => x.toFixed(4)).join(', ')}; mean ${mean.toFixed(4)} ± ${sd.toFixed(4)} (sd); ${run.target}: mean ${run.check(mean) ? 'meets it' : 'does not'}, ${h.filter(run.check).length} of ${h.length} seeds do.`);
+  lines.push('', `${run.name} d=${run.dim} over seeds ${seeds.map((x) => x.seed).join(', ')}: test H@5 ${h.map((x) => x.toFixed(4)).join(', ')}; mean ${mean.toFixed(4)} ± ${sd.toFixed(4)} (sd); ${run.target}: mean ${run.check(mean) ? 'meets it' : 'does not'}, ${h.filter(run.check).length} of ${h.length} seeds do.`);
 }
 console.log(lines.join('\n'));
 mkdirSync(join(root, 'bench', 'results'), { recursive: true });
-writeFileAtomic(resultsJson, JSON.stringify({ benchmark: 'train-citeulike', node: process.version, backend, results, seeds: seedRows }, null, 2) + '\n');
+writeFileAtomic(resultsJson, JSON.stringify({ benchmark: 'train-citeulike', node: process.version, backend, results, seeds: seedRows.map(({ run, seeds }) => ({ name: run.name, seeds })) }, null, 2) + '\n');
 writeFileAtomic(join(root, 'bench', 'results', 'train-citeulike.md'), lines.join('\n') + '\n');
 console.log('wrote bench/results/train-citeulike.{json,md}');
