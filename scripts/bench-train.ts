@@ -48,6 +48,14 @@ const runs: { name: string; model: ModelKind; dim: number; recipe: { batchSize: 
   { name: 'neumf-teacher', model: 'neumf', dim: 250, recipe: NEUMF_RECIPE, target: 'test H@5 >= 0.46 (paper 0.4790)', check: (h) => h >= 0.46 },
 ];
 
+/** A run's checkpoint directory: cu-<name> for seed 0, cu-<name>-seedN for the others (`derrd train --seed N`). */
+const runDir = (name: string, seed: number) => join(dir, `cu-${name}${seed === 0 ? '' : `-seed${seed}`}`);
+/** The batch size and L2 a card was trained with, and whether they are the run's recipe. */
+function recipeOf(card: ModelCard, run: (typeof runs)[number]): { batchSize?: number; weightDecay?: number; same: boolean } {
+  const { batchSize, weightDecay } = card.config as { batchSize?: number; weightDecay?: number };
+  return { batchSize, weightDecay, same: batchSize === run.recipe.batchSize && weightDecay === run.recipe.weightDecay };
+}
+
 /** ms per training step, forward+backward and optimizer separately (median of 20 steps after 3 warm-ups). */
 function stepTiming(model: ModelKind, dim: number, batchSize: number): { fwdBwdMs: number; optimizerMs: number } {
   const m = createModel(model, { numUsers: ds.numUsers, numItems: ds.numItems, dim });
@@ -77,12 +85,12 @@ function stepTiming(model: ModelKind, dim: number, batchSize: number): { fwdBwdM
 
 const results: Record<string, unknown>[] = [];
 for (const run of runs.filter((r) => only.includes(r.name))) {
-  const out = join(dir, `cu-${run.name}`);
+  const out = runDir(run.name, 0);
   let card: ModelCard | null = existsSync(join(out, 'card.json')) ? readCard(out) : null;
   const finished = card && trainingFinished(card) && card.config.dim === run.dim;
-  const used = card?.config as { batchSize?: number; weightDecay?: number } | undefined;
-  if (card && (used?.batchSize !== run.recipe.batchSize || used?.weightDecay !== run.recipe.weightDecay)) {
-    console.error(`${out} was trained with batch ${used?.batchSize}, L2 ${used?.weightDecay}; ${run.name} uses batch ${run.recipe.batchSize}, L2 ${run.recipe.weightDecay} (move the run away)`);
+  const used = card ? recipeOf(card, run) : null;
+  if (used && !used.same) {
+    console.error(`${out} was trained with batch ${used.batchSize}, L2 ${used.weightDecay}; ${run.name} uses batch ${run.recipe.batchSize}, L2 ${run.recipe.weightDecay} (move the run away)`);
     process.exit(1);
   }
   if (!finished && reportOnly) {
@@ -112,14 +120,13 @@ for (const run of runs.filter((r) => only.includes(r.name))) {
     wallSeconds: c.wallSeconds, trainSecondsPerEpoch: trainSec, evalSecondsPerEpoch: evalSec, ...timing, backend: c.backend,
   });
 }
-// every run over its finished seeds (seed 0 is cu-<name> itself; others are cu-<name>-seedN from `derrd train --seed N`)
+// every run over its finished seeds
 const seedRows: { run: (typeof runs)[number]; seeds: { seed: number; h5: number }[] }[] = [];
 for (const run of runs.filter((r) => only.includes(r.name))) {
   const seeds: { seed: number; h5: number }[] = [];
   for (let seed = 0; seed < 10; seed++) {
-    const card = finishedCard(join(dir, seed === 0 ? `cu-${run.name}` : `cu-${run.name}-seed${seed}`));
-    const c = card?.config as { batchSize?: number; weightDecay?: number; dim?: number; seed?: number } | undefined;
-    if (card && c?.dim === run.dim && c.seed === seed && c.batchSize === run.recipe.batchSize && c.weightDecay === run.recipe.weightDecay) {
+    const card = finishedCard(runDir(run.name, seed));
+    if (card && card.config.dim === run.dim && card.config.seed === seed && recipeOf(card, run).same) {
       seeds.push({ seed, h5: card.metrics.selected['HR@5'] });
     }
   }
