@@ -6,6 +6,6 @@ cd "$(dirname "$0")/.."
 dir=$(node -e "console.log(require('path').dirname(require.resolve('onnxruntime-node/package.json')))" 2>/dev/null || echo packages/runtime/node_modules/onnxruntime-node)
 [ -d "$dir" ] || dir=node_modules/onnxruntime-node
 echo "running onnxruntime-node's installer in $dir (ONNXRUNTIME_NODE_INSTALL=cuda12)"
-# the environment variable wins over the project's .npmrc skip line
+# the project denies this install script (allowScripts in package.json); run it here by hand
 (cd "$dir" && ONNXRUNTIME_NODE_INSTALL=cuda12 node script/install.js)
 node -e "import('onnxruntime-node').then(o=>console.log('backends:', JSON.stringify(o.listSupportedBackends())))"
