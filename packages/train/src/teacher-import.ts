@@ -145,6 +145,9 @@ function findTensor(tensors: Record<string, SafeTensor>, name: string, map: Reco
 }
 
 function detectKind(tensors: Record<string, SafeTensor>, map: Record<string, string>, file: string): ModelKind {
+  // --map's names say which model it is (the two models share no tensor name); else the file's names do
+  const mapped = Object.keys(map);
+  for (const kind of ['neumf', 'bpr'] as const) if (mapped.length > 0 && mapped.every((n) => TEACHER_TENSORS[kind].includes(n))) return kind;
   for (const kind of ['neumf', 'bpr'] as const) if (TEACHER_TENSORS[kind].every((n) => findTensor(tensors, n, map))) return kind;
   throw new InputError(`cannot tell the model from its tensors (${Object.keys(tensors).join(', ')}): a BPR-MF teacher has ${TEACHER_TENSORS.bpr.join(', ')}, a NeuMF one ${TEACHER_TENSORS.neumf.join(', ')}; name yours with --map user=…,item=… (and --model)`, { file });
 }
