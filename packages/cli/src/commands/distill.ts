@@ -49,8 +49,8 @@ export function registerDistillCommand(program: Command): void {
     if (methodTerms(method).includes('de') && kind !== teacherKind) throw new InputError(`--model ${kind}: DE distils each of the teacher's embedding tables into the same table of the student, so the student must be a ${teacherKind} like the teacher (or use --method rrd, rd or cd)`);
     if (!ranking && config.dim > teacher.card.model.dim) info(`note: the student (d=${config.dim}) is larger than the teacher (d=${teacher.card.model.dim})`);
     const settings = toMethodSettings(v, methodKind, method);
-    checkMethodSettings(method, settings, dataset, (name) => `--${name}`, ranking ? teacher.card.origin?.topN : undefined);
     const threads = v['de-threads'] === 'auto' ? deThreads() : Number(v['de-threads']) as 1 | 2;
+    checkMethodSettings(method, settings, dataset, (name) => `--${name}`, ranking ? teacher.card.origin?.topN : undefined);
     setDeThreads(threads);
     if (methodTerms(method).includes('de') && settings.de.mode === 'sparse') info(`DE kernel on ${threads} thread${threads > 1 ? 's' : ''}`);
 
