@@ -163,3 +163,4 @@ export async function probeProviders(modelPath: string): Promise<Record<Provider
   }
   return out;
 }
+export { openScoringModel, SCORING_SIGNATURES, type ScoringModel, type ScoringModelOptions, type ScoringSignature } from './scoring-model.js';

@@ -19,3 +19,4 @@ export { CdTerm, CD_DEFAULTS, type CdSettings } from './distill/cd.js';
 export { computeTeacherRanking, teacherRanking, type TeacherRanking } from './distill/teacher-ranking.js';
 export { METHODS, methodDefaults, methodTerms, needsRanking, settingsChanges, parseMethod, buildTerms, type MethodName, type MethodSettings, type MethodOverrides } from './distill/methods.js';
 export { prepareDistillation, type DistillationSetup, type DistillationOptions } from './distill/setup.js';
+export { importTensorTeacher, importRankingTeacher, readTeacherIds, loadTeacher, isRankingTeacher, teacherRefusal, RankingTeacher, TEACHER_TENSORS, RANKING_TEACHER_KIND, type TeacherIds, type TensorTeacherOptions, type RankingTeacherOptions, type ImportResult } from './teacher-import.js';
