@@ -48,7 +48,7 @@ for (const [provider, threads] of [['cpu', 2], ['wasm', 1], ['wasm', 2]] as [Pro
     const rec = await createRecommender(m.path, { provider, threads });
     const row: Record<string, unknown> = { runtime: provider === 'cpu' ? 'onnxruntime-node' : 'onnxruntime-web (Node)', provider, threads, model: name, bytes: m.bytes };
     for (const b of [1, 64]) {
-      const t = await timeIt(b === 1 ? 2000 : 200, (r) => rec.recommend(usersFor(m.numUsers, r, b), K));
+      const t = await timeIt(b === 1 ? 2000 : 200, (r) => rec.recommendDense(usersFor(m.numUsers, r, b), K));
       row[`B${b}_p50_us`] = t.p50; row[`B${b}_p95_us`] = t.p95;
     }
     await rec.close();

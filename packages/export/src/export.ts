@@ -79,9 +79,9 @@ export async function exportCheckpoint(o: ExportOptions): Promise<ExportResult> 
   const tmp = join(dirname(o.out), `.${basename(o.out)}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`);
   writeFileSync(tmp, bytes);
   try {
-    const rec = await createRecommender(tmp, { provider: 'cpu', threads: 1 });
+    const rec = await createRecommender(tmp, { provider: 'cpu', threads: 1, idMaps: 'none' });
     try {
-      const r = await rec.recommend([0], Math.min(defaultK, card.model.numItems));
+      const r = await rec.recommendDense([0], Math.min(defaultK, card.model.numItems));
       if (r.items[0].length === 0) throw new ExportError('load check: the model returned no items');
     } finally {
       await rec.close();
@@ -131,7 +131,7 @@ export async function verifyParity(
   const atol = options.atol ?? 1e-5;
   const rec = await createRecommender(onnxPath, { provider: options.provider ?? 'cpu' });
   try {
-    const onnx = await rec.recommend(users, k, options.exclude);
+    const onnx = await rec.recommendDense(users, k, options.exclude);
     const ref = referenceTopK(scoreAll(users), numItems, users.length, k, options.exclude);
     let maxDiff = 0;
     let mismatches = 0;

@@ -41,7 +41,7 @@ test('browser demo in headless Chromium: both models load, top-10 equals the Nod
     for (const role of ['teacher', 'student'] as const) {
       const inPage = await page.evaluate(async ([r, us]) => (globalThis as unknown as { derrdDemo: Record<string, { recommendDense(u: number[], k: number): Promise<{ items: number[][] }> }> }).derrdDemo[r as string].recommendDense(us as number[], 10), [role, users] as const);
       const node = await createRecommender(paths[role]);
-      const expected = await node.recommend(users, 10);
+      const expected = await node.recommendDense(users, 10);
       await node.close();
       assert.deepEqual(inPage.items, expected.items, `${role}: browser and Node top-10 differ`);
     }
