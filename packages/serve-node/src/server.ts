@@ -152,7 +152,19 @@ export async function createServer(options: ServeOptions): Promise<RecommendServ
   const loadOptions = { provider: o.provider, threads: o.threads, workers: o.workers, maxModelBytes: o.maxModelBytes, modelDir, data };
 
   const registry = new client.Registry();
-  const requests = new client.Counter({ name: 'derrd_requests_total', help: 'HTTP requests by route and status', labelNames: ['route', 'status'], registers: [registry] });
+  // answered requests are counted in plain numbers and handed to prom-client when it is scraped (a labelled inc per
+  // request hashes its labels every time)
+  let okGet = 0;
+  let okPost = 0;
+  const requests = new client.Counter({
+    name: 'derrd_requests_total', help: 'HTTP requests by route and status', labelNames: ['route', 'status'], registers: [registry],
+    collect() {
+      if (okGet > 0) this.inc({ route: 'get_recommend', status: '200' }, okGet);
+      if (okPost > 0) this.inc({ route: 'post_recommend', status: '200' }, okPost);
+      okGet = 0;
+      okPost = 0;
+    },
+  });
   const errors = new client.Counter({ name: 'derrd_errors_total', help: 'errors by class', labelNames: ['class'], registers: [registry] });
   const latency = new client.Histogram({
     name: 'derrd_request_duration_seconds', help: 'recommendation request latency', labelNames: ['route'], registers: [registry],
@@ -167,9 +179,6 @@ export async function createServer(options: ServeOptions): Promise<RecommendServ
   new client.Gauge({ name: 'derrd_queue_depth', help: 'users waiting for a model run', registers: [registry], collect() { this.set(batcher.depth); } });
   new client.Gauge({ name: 'derrd_batches_in_flight', help: 'model runs in progress', registers: [registry], collect() { this.set(batcher.inFlight); } });
   new client.Gauge({ name: 'derrd_workers', help: 'worker threads running the model', registers: [registry], collect() { this.set(served?.pool.workers ?? 0); } });
-  // label children once: a labelled inc/observe per request would hash its labels every time
-  const okGet = requests.labels('get_recommend', '200');
-  const okPost = requests.labels('post_recommend', '200');
   const latencyGet = latency.labels('get_recommend');
   const latencyPost = latency.labels('post_recommend');
 
@@ -245,13 +254,12 @@ export async function createServer(options: ServeOptions): Promise<RecommendServ
     }
   };
 
-  const submit = (job: Omit<Job, 'resolve' | 'reject' | 'size' | 'enqueuedAt'>): Promise<JobResult> => {
-    jobsOf.set(job.model, (jobsOf.get(job.model) ?? 0) + 1);
-    return new Promise<JobResult>((resolveJob, rejectJob) => batcher.submit({
-      ...job, size: job.users.length, enqueuedAt: performance.now(),
-      resolve: (r) => { release(job.model); resolveJob(r); },
-      reject: (e) => { release(job.model); rejectJob(e); },
-    }));
+  /** Queues a job for the batcher; the caller releases the model's job count when the promise settles. */
+  const submit = (model: ServedModel, users: Int32Array, k: number, excludeSeen: boolean, exclude: Int32Array | null): Promise<JobResult> => {
+    jobsOf.set(model, (jobsOf.get(model) ?? 0) + 1);
+    return new Promise<JobResult>((resolveJob, rejectJob) => {
+      batcher.submit({ model, users, k, excludeSeen, exclude, size: users.length, enqueuedAt: performance.now(), resolve: resolveJob, reject: rejectJob });
+    });
   };
 
   // requestTimeout covers headers and body: a client that trickles its body gets 408 and its connection closed; Node
@@ -370,10 +378,26 @@ export async function createServer(options: ServeOptions): Promise<RecommendServ
     return { user, coldStart: true, items };
   };
 
-  const recommend = async (model: ServedModel, rawUsers: unknown[], rawK: unknown, rawExcludeSeen: unknown, rawExclude: unknown, where: 'query' | 'body'): Promise<UserAnswer[]> => {
+  /** One user (GET): no arrays around the single answer. */
+  const recommendOne = async (model: ServedModel, rawUser: unknown, rawK: unknown, rawExcludeSeen: unknown, rawExclude: unknown): Promise<UserAnswer> => {
     const k = parseK(model, rawK);
     const excludeSeen = parseExcludeSeen(rawExcludeSeen);
-    const exclude = parseExclude(model, rawExclude, where);
+    const exclude = parseExclude(model, rawExclude, 'query');
+    const dense = resolveUser(model, rawUser);
+    const user = String(rawUser);
+    if (dense === 'cold') return coldAnswer(model, user, k, exclude);
+    try {
+      const result = await submit(model, Int32Array.of(dense), k, excludeSeen, exclude);
+      return answerRow(model, user, result.flat, result.row, k);
+    } finally {
+      release(model);
+    }
+  };
+
+  const recommendMany = async (model: ServedModel, rawUsers: unknown[], rawK: unknown, rawExcludeSeen: unknown, rawExclude: unknown): Promise<UserAnswer[]> => {
+    const k = parseK(model, rawK);
+    const excludeSeen = parseExcludeSeen(rawExcludeSeen);
+    const exclude = parseExclude(model, rawExclude, 'body');
     const dense = rawUsers.map((u) => resolveUser(model, u));
     let known = 0;
     for (const d of dense) if (d !== 'cold') known++;
@@ -382,7 +406,11 @@ export async function createServer(options: ServeOptions): Promise<RecommendServ
       const users = new Int32Array(known);
       let r = 0;
       for (const d of dense) if (d !== 'cold') users[r++] = d;
-      result = await submit({ model, users, k, excludeSeen, exclude });
+      try {
+        result = await submit(model, users, k, excludeSeen, exclude);
+      } finally {
+        release(model);
+      }
     }
     let row = result?.row ?? 0;
     return dense.map((d, r) => {
@@ -413,8 +441,8 @@ export async function createServer(options: ServeOptions): Promise<RecommendServ
       const q = req.query;
       if (q.user === undefined) throw new HttpError(400, 'bad_user', 'missing query parameter user');
       if (Array.isArray(q.user)) throw new HttpError(400, 'bad_user', 'give one user per GET (POST /v1/recommend takes several)');
-      const [result] = await recommend(model, [q.user], q.k, q.exclude_seen, q.exclude, 'query');
-      okGet.inc();
+      const result = await recommendOne(model, q.user, q.k, q.exclude_seen, q.exclude);
+      okGet++;
       latencyGet.observe((performance.now() - t0) / 1000);
       return { model: model.name, ...result };
     } catch (err) {
@@ -430,8 +458,8 @@ export async function createServer(options: ServeOptions): Promise<RecommendServ
       if (!body || typeof body !== 'object' || Array.isArray(body) || !Array.isArray(body.users)) throw new HttpError(400, 'bad_body', 'body must be {"users": [...], "k": 10, "exclude": [...], "exclude_seen": true}');
       if (body.users.length === 0) throw new HttpError(400, 'bad_body', 'users is empty');
       if (body.users.length > o.maxRequestUsers) throw new HttpError(400, 'batch_too_large', `${body.users.length} users in one request; the limit is ${o.maxRequestUsers}`);
-      const results = await recommend(model, body.users, body.k, body.exclude_seen, body.exclude, 'body');
-      okPost.inc();
+      const results = await recommendMany(model, body.users, body.k, body.exclude_seen, body.exclude);
+      okPost++;
       latencyPost.observe((performance.now() - t0) / 1000);
       return { model: model.name, results };
     } catch (err) {

@@ -28,7 +28,8 @@ function serve(args: string[]): Promise<{ code: number | null; stdout: string; s
       if (stdout.includes('\n')) child.kill('SIGTERM');
     });
     child.stderr.on('data', (b) => { stderr += String(b); });
-    child.once('exit', (code) => resolve({ code, stdout, stderr }));
+    // 'close', not 'exit': the pipes may still hold output when the process has exited
+    child.once('close', (code) => resolve({ code, stdout, stderr }));
   });
 }
 
