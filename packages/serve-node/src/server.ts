@@ -186,6 +186,8 @@ export async function createServer(options: ServeOptions): Promise<RecommendServ
   let modelPath = o.model;
   let lastReloadError: string | null = null;
   let reloading: Promise<unknown> | null = null;
+  /** the reload being read and warmed up now, for /v1/models */
+  let reloadingNow: { model: string; since: string; source: string } | null = null;
   let closing = false;
   /** queued or running jobs per model: a replaced model's pool closes when its last job is answered */
   const jobsOf = new Map<ServedModel, number>();
@@ -483,7 +485,7 @@ export async function createServer(options: ServeOptions): Promise<RecommendServ
     const m = served;
     return {
       path: m?.path, provider: m?.provider, threads: m?.threads, workers: m?.pool.workers, bytes: m?.bytes, loadedAt: m?.loadedAt, warmupMs: m?.warmupMs,
-      info: m?.info, missingMetadata: m?.missing, lastReloadError, inflight,
+      info: m?.info, missingMetadata: m?.missing, lastReloadError, reloading: reloadingNow, inflight,
       batching: { maxBatch: o.maxBatch, maxWaitUs: o.maxWaitUs, maxQueue: o.maxQueue, deadlineMs: o.deadlineMs, workers: o.workers },
       excludeSeenByDefault: data !== undefined, modelDir: modelDir ?? null,
     };
@@ -506,6 +508,7 @@ export async function createServer(options: ServeOptions): Promise<RecommendServ
       return next;
     })();
     reloading = attempt;
+    reloadingNow = { model: path, since: new Date().toISOString(), source };
     try {
       const next = await attempt;
       const previous = served;
@@ -528,6 +531,7 @@ export async function createServer(options: ServeOptions): Promise<RecommendServ
       return { ok: false, error: e.message, code: e.code, status: e.status, model: modelPath };
     } finally {
       reloading = null;
+      reloadingNow = null;
     }
   };
 

@@ -69,10 +69,10 @@ test('a wrong method on a known path is 405 with an Allow header; unknown paths 
 
 test('derrd serve logs the listen address as it is (0.0.0.0 stays 0.0.0.0)', { timeout: 60_000 }, async () => {
   const r = await serve(['--host', '0.0.0.0', '--port', '0']);
-  assert.equal(r.code, 0, r.stderr);
   const { url } = JSON.parse(r.stdout.split('\n')[0]) as { url: string };
-  assert.match(url, /^http:\/\/0\.0\.0\.0:\d+$/);
+  assert.match(url, /^http:\/\/0\.0\.0\.0:\d+$/, r.stderr);
   assert.match(r.stderr, new RegExp(`on ${url.replace(/\./g, '\\.')} \\(all interfaces\\); admin http:\\/\\/127\\.0\\.0\\.1:\\d+`));
+  assert.equal(r.code, 0, r.stderr);
 });
 
 test('derrd serve on a busy port says "port N is in use", exit 1, no stack trace', { timeout: 60_000 }, async () => {

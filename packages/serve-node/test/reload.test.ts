@@ -46,8 +46,8 @@ test('reload refuses a model over the size cap before reading it', async () => {
     const big = join(f.work, 'big.onnx');
     writeFileSync(big, Buffer.alloc(100 * 1024, 1));
     const r = await reload(s, { model: big });
-    assert.equal(r.status, 422);
     assert.match(r.body.error, /102,400 bytes, over the limit of 65,536 bytes/);
+    assert.equal(r.status, 422);
     assert.ok(await answers(s));
   } finally {
     await s.close();
@@ -60,12 +60,23 @@ test('reload reads asynchronously: requests are answered while a large file is b
   truncateSync(large, 256 * 2 ** 20);
   let done = false;
   const pending = reload(server, { model: large }).then((r) => { done = true; return r; });
+  // wait until the server reports the reload in progress, then ask it something else
+  let reloading: { model?: string } | null = null;
+  for (let t = 0; t < 2000 && !reloading && !done; t++) {
+    // yield a turn of the event loop, so the reload request itself gets processed
+    await new Promise((r) => setTimeout(r, 1));
+    reloading = (await server.app.inject({ method: 'GET', url: '/v1/models' })).json().reloading ?? null;
+  }
+  assert.equal(reloading?.model, large, 'the reload was never seen in progress');
   const live = await server.app.inject({ method: 'GET', url: '/health/live' });
+  const answeredDuringReload = !done;
   assert.equal(live.statusCode, 200);
-  assert.equal(done, false, 'the health check waited for the reload to read the file');
+  assert.ok(answeredDuringReload, 'the health check waited for the reload to read the file');
+  assert.ok(await answers(server));
   const r = await pending;
-  assert.equal(r.status, 422);
   assert.match(r.body.error, /not an ONNX model/);
+  assert.equal(r.status, 422);
+  assert.equal((await server.app.inject({ method: 'GET', url: '/v1/models' })).json().reloading, null);
 });
 
 test('bad reload bodies are 400 (not 500) and change nothing', async () => {
