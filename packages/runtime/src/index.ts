@@ -4,7 +4,7 @@
  * Runtime sees them (its Gather accepts negative ids), and runs "top-k items for these users" in raw ids (through the
  * id map next to the model) or dense ids.
  */
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { NotOnnxError, readMetadataProps } from './metadata.js';
 import { RuntimeError, buildFlatFeeds, compactResults, flattenExclude, splitFlat, type FlatExclude, type FlatResult } from './feeds.js';
@@ -87,15 +87,26 @@ export interface Recommender {
 export const CUDA_INSTALL_HINT =
   'the CUDA execution provider is not installed: run `npm run setup:cuda` (onnxruntime-node\'s own installer; needs network access, an NVIDIA driver, CUDA 12 and cuDNN 9), or use --provider cpu';
 
-const VULKAN_LOADERS = ['/usr/lib/x86_64-linux-gnu/libvulkan.so.1', '/usr/lib/aarch64-linux-gnu/libvulkan.so.1', '/usr/lib64/libvulkan.so.1', '/usr/lib/libvulkan.so.1'];
+const VULKAN_LOADER = 'libvulkan.so.1';
+const LIBRARY_DIRS = ['/usr/lib/x86_64-linux-gnu', '/usr/lib/aarch64-linux-gnu', '/usr/lib64', '/usr/lib', '/usr/local/lib', '/lib/x86_64-linux-gnu', '/lib64'];
 
-/** Whether the Vulkan loader that onnxruntime-node's WebGPU provider (Dawn) opens on Linux is installed. */
+/**
+ * Whether the Vulkan loader that onnxruntime-node's WebGPU provider (Dawn) opens on Linux can be found: the usual
+ * library directories, LD_LIBRARY_PATH and the dynamic linker's cache. Without it Dawn finds no adapter.
+ */
 export function vulkanLoaderPresent(): boolean {
-  return process.platform !== 'linux' || VULKAN_LOADERS.some((p) => existsSync(p));
+  if (process.platform !== 'linux') return true;
+  const dirs = [...(process.env.LD_LIBRARY_PATH ?? '').split(':').filter(Boolean), ...LIBRARY_DIRS];
+  if (dirs.some((d) => existsSync(join(d, VULKAN_LOADER)))) return true;
+  try {
+    return readFileSync('/etc/ld.so.cache').includes(VULKAN_LOADER);
+  } catch {
+    return false;
+  }
 }
 
 export function webgpuHint(): string {
-  const loader = vulkanLoaderPresent() ? '' : ' The Vulkan loader (libvulkan.so.1) is not installed here: `apt-get install libvulkan1`, plus the GPU vendor\'s Vulkan driver.';
+  const loader = vulkanLoaderPresent() ? '' : ` The Vulkan loader (${VULKAN_LOADER}) is not installed here: \`apt-get install libvulkan1\`, plus the GPU vendor's Vulkan driver.`;
   return `no WebGPU adapter: onnxruntime-node's WebGPU provider (Dawn, over Vulkan on Linux) found no usable GPU.${loader} Use --provider cpu on a machine without a GPU`;
 }
 
@@ -197,6 +208,8 @@ export async function createRecommender(source: ModelSource, options: Recommende
   if (mode === 'required' || (mode === 'auto' && info?.idMaps && existsSync(idMapsPathOf(modelPath, info)!))) {
     idMaps = await loadIdMaps(modelPath, info, maxBytes);
   }
+  // without the loader Dawn cannot find an adapter: say so before onnxruntime tries (and prints Dawn's own warning)
+  if (provider === 'webgpu' && !vulkanLoaderPresent()) throw new RuntimeError(webgpuHint());
   const ort = await ortFor(provider);
   if (provider === 'wasm') (ort.env as unknown as { wasm: { numThreads: number } }).wasm.numThreads = threads;
   let session: import('onnxruntime-node').InferenceSession;
