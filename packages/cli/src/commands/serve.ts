@@ -54,9 +54,7 @@ export function registerServeCommand(program: Command): void {
         await server.close();
         throw err;
       }
-      const m = server.current()!;
-      info(`serving ${m.realPath} (${m.provider}, ${m.pool.workers} worker${m.pool.workers > 1 ? 's' : ''} × ${m.threads} thread${m.threads > 1 ? 's' : ''}, warm-up ${m.warmupMs.toFixed(1)} ms${opts.data ? ', seen items excluded by default' : ''}) on ${urls.url}${/\/\/(0\.0\.0\.0|\[::\]):/.test(urls.url) ? ' (all interfaces)' : ''}; admin ${urls.adminUrl}`);
-      if (opts.json) process.stdout.write(JSON.stringify({ url: urls.url, admin: urls.adminUrl }) + '\n');
+      // signal handlers before the ready line: a supervisor may send SIGTERM as soon as it reads it
       process.on('SIGHUP', () => { void server.reload(undefined, { source: 'SIGHUP' }); });
       let stopping = false;
       const stop = (signal: string) => {
@@ -67,5 +65,8 @@ export function registerServeCommand(program: Command): void {
       };
       process.on('SIGTERM', () => stop('SIGTERM'));
       process.on('SIGINT', () => stop('SIGINT'));
+      const m = server.current()!;
+      info(`serving ${m.realPath} (${m.provider}, ${m.pool.workers === 0 ? 'model on the event loop' : `${m.pool.workers} worker${m.pool.workers > 1 ? 's' : ''}`} × ${m.threads} thread${m.threads > 1 ? 's' : ''}, warm-up ${m.warmupMs.toFixed(1)} ms${opts.data ? ', seen items excluded by default' : ''}) on ${urls.url}${/\/\/(0\.0\.0\.0|\[::\]):/.test(urls.url) ? ' (all interfaces)' : ''}; admin ${urls.adminUrl}`);
+      if (opts.json) process.stdout.write(JSON.stringify({ url: urls.url, admin: urls.adminUrl }) + '\n');
     });
 }
