@@ -109,3 +109,9 @@ test('copyOrtAssets and `derrd-web-assets <dir>` copy exactly the files onnxrunt
   assert.match(notDir.stderr, /exists and is not a directory/);
   assert.doesNotMatch(notDir.stderr, /\n\s+at /);
 });
+
+test('the browser entry imports only onnxruntime-web and @derrd/runtime-common (the Node-only asset helper is a separate entry)', () => {
+  const source = readFileSync(join(import.meta.dirname, '..', 'dist', 'index.js'), 'utf8');
+  const specifiers = [...source.matchAll(/(?:^|\s)(?:import|export)\s[^'"]*?from\s+['"]([^'"]+)['"]|import\(\s*['"]([^'"]+)['"]/gm)].map((m) => m[1] ?? m[2]);
+  assert.deepEqual([...new Set(specifiers)].sort(), ['@derrd/runtime-common', 'onnxruntime-web/wasm']);
+});
