@@ -10,7 +10,7 @@ import { addTrainOptions, parseTrainConfig, runTraining } from './train.js';
 export function registerDistillCommand(program: Command): void {
   const cmd = program
     .command('distill')
-    .description('train a small student from a trained teacher with DE, RRD, DE-RRD or the RD/CD baselines (none: no distillation)')
+    .description('train a small student from a trained teacher with DE, RRD, DE-RRD, IR-RRD (RRD + item side), DE-IR-RRD or the RD/CD baselines (none: no distillation)')
     .requiredOption('--teacher <dir>', 'teacher checkpoint directory (from `derrd train`)')
     .option('--method <name>', `distillation method: ${METHODS.join('|')}`, 'de-rrd');
   addTrainOptions(cmd, { dim: 20 });
@@ -30,6 +30,13 @@ export function registerDistillCommand(program: Command): void {
     .option('--rrd-temperature <x>', 'RRD: T in exp(-rank/T)', '10')
     .option('--rrd-sampling <mode>', 'RRD: sample (the paper) | top (the teacher\'s first K, the authors\' later variant)', 'sample')
     .option('--rrd-score <kind>', 'RRD: the student score it ranks: raw (inner product / logit) | sigmoid (probability) (default: raw for BPR, sigmoid for NeuMF)')
+    .option('--lambda-ir <x>', 'IR-RRD item side: λ_IR (default: 5e-4 for BPR, 0.05 for NeuMF)')
+    .option('--ir-k <n>', 'IR-RRD: interesting users per item', '20')
+    .option('--ir-l <n>', 'IR-RRD: uninteresting users per item', '20')
+    .option('--ir-top-n <n>', 'IR-RRD: length of the teacher\'s per-item user ranking', '500')
+    .option('--ir-temperature <x>', 'IR-RRD: T in exp(-rank/T)', '10')
+    .option('--ir-sampling <mode>', 'IR-RRD: sample (the paper) | top (the teacher\'s first K users)', 'sample')
+    .option('--ir-score <kind>', 'IR-RRD: raw | sigmoid, as --rrd-score (default: raw for BPR, sigmoid for NeuMF)')
     .option('--lambda-rd <x>', 'RD: weight of the distillation term', '0.1')
     .option('--lambda-cd <x>', 'CD: weight of the distillation term', '0.1')
     .action(async (opts: Record<string, unknown>, command: Command) => {
@@ -67,14 +74,27 @@ export function registerDistillCommand(program: Command): void {
       settings.cd.topN = settings.rrd.topN;
       if (settings.rrd.interesting > settings.rrd.topN) throw new InputError(`--rrd-k ${settings.rrd.interesting} exceeds --rrd-top-n ${settings.rrd.topN}`);
       if (settings.rrd.topN >= dataset.numItems) throw new InputError(`--rrd-top-n ${settings.rrd.topN} must be below the number of items (${dataset.numItems})`);
+      if (opts.lambdaIr !== undefined) settings.ir.lambda = parseNumber('--lambda-ir', String(opts.lambdaIr));
+      settings.ir.interesting = parseInteger('--ir-k', String(opts.irK), 1);
+      settings.ir.uninteresting = parseInteger('--ir-l', String(opts.irL), 1);
+      settings.ir.topN = parseInteger('--ir-top-n', String(opts.irTopN), 1);
+      settings.ir.temperature = parseNumber('--ir-temperature', String(opts.irTemperature));
+      settings.ir.sampling = parseChoice('--ir-sampling', String(opts.irSampling), ['sample', 'top'] as const);
+      if (opts.irScore !== undefined) {
+        if (parseChoice('--ir-score', String(opts.irScore), ['raw', 'sigmoid'] as const) === 'sigmoid') settings.ir.score = 'sigmoid';
+        else delete settings.ir.score;
+      }
+      if (settings.ir.interesting > settings.ir.topN) throw new InputError(`--ir-k ${settings.ir.interesting} exceeds --ir-top-n ${settings.ir.topN}`);
+      if (methodTerms(method).includes('ir') && settings.ir.topN >= dataset.numUsers) throw new InputError(`--ir-top-n ${settings.ir.topN} must be below the number of users (${dataset.numUsers})`);
 
-      const bar = new Progress('teacher ranking', dataset.numUsers);
+      const bars = { user: new Progress('teacher ranking', dataset.numUsers), item: new Progress('teacher item ranking', dataset.numUsers) };
       const setup = prepareDistillation({
         teacherDir, teacher, dataset, method, settings, seed: config.seed,
-        onRankingProgress: (done) => bar.update(done),
+        onRankingProgress: (done, _total, side) => bars[side].update(done),
         onRanking: (r) => {
-          bar.done();
-          info(`teacher top-${r.topN} ranking ${r.cached ? 'reused from cache' : `computed in ${r.seconds.toFixed(1)} s and cached`} (${teacherDir})`);
+          bars[r.side].done();
+          const what = r.side === 'user' ? `top-${r.topN} ranking` : `top-${r.topN} users per item`;
+          info(`teacher ${what} ${r.cached ? 'reused from cache' : `computed in ${r.seconds.toFixed(1)} s and cached`} (${teacherDir})`);
         },
       });
       await runTraining(opts, config, {
