@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Rng, isTrainPositive } from '@derrd/core';
 import {
-  BprMf, DeTerm, ExpertSet, IrTerm, NeuMf, RrdTerm, innerProductsByItem, buildTerms, computeTeacherItemRanking, computeTeacherRanking, deTemperature, initBackend, methodDefaults,
+  BprMf, DeTerm, ExpertSet, IrTerm, NeuMf, RrdTerm, innerProductsByItem, leanRelaxedRankingLoss, buildTerms, computeTeacherItemRanking, computeTeacherRanking, deTemperature, initBackend, methodDefaults,
   relaxedRankingLoss, routeEntities, sampleRankPositions, setDeKernel, settingsChanges, teacherItemRanking, teacherRanking, tf, type DeSettings,
   type MethodName,
 } from '@derrd/train';
@@ -324,6 +324,29 @@ test('IR loss on one item equals the hand-computed relaxed Plackett-Luce value o
   student.dispose();
 });
 
+test('IR\'s lean relaxed ranking loss equals RRD\'s op in value and gradients, on random rows and on gaps beyond float range', async () => {
+  await initBackend('cpu');
+  const rng = new Rng(12);
+  const shapes = [[50, 20, 20], [7, 3, 5], [4, 1, 1], [3, 4, 0]] as const;
+  for (const [rows, k, l] of shapes) {
+    const a = tf.variable(tf.tensor2d(Float32Array.from({ length: rows * k }, () => rng.normal() * 3), [rows, k]));
+    const b = tf.variable(tf.tensor2d(Float32Array.from({ length: rows * l }, () => rng.normal() * 3), [rows, l]));
+    const weights = tf.tensor1d(Float32Array.from({ length: rows }, (_v, r) => 1 + r / rows));
+    const run = (f: typeof relaxedRankingLoss) => {
+      const { value, grads } = tf.variableGrads(() => tf.sum(tf.mul(f(a, b), weights)) as tf.Scalar, [a, b]);
+      return { value: value.dataSync()[0], ga: Array.from(grads[a.name].dataSync()), gb: Array.from(grads[b.name].dataSync()) };
+    };
+    const ours = run(leanRelaxedRankingLoss), theirs = run(relaxedRankingLoss);
+    assert.ok(Math.abs(ours.value - theirs.value) < 1e-5 * Math.abs(theirs.value), `${rows}×${k}+${l}: ${ours.value} vs ${theirs.value}`);
+    assert.ok(maxAbsDiff(ours.ga, theirs.ga) < 1e-5 && maxAbsDiff(ours.gb, theirs.gb) < 1e-5, `${rows}×${k}+${l} gradients`);
+  }
+  for (const [x, y] of [[[2, 1], [0, -1]], [[100, 99], [0, -1]], [[200, 0], [0, 0]], [[0, 300], [-250, 5]], [[-400, 400], [1000, -1000]]]) {
+    const value = (f: typeof relaxedRankingLoss) => tf.tidy(() => f(tf.tensor2d([x]), tf.tensor2d([y])).dataSync()[0]);
+    const expected = value(relaxedRankingLoss);
+    assert.ok(Number.isFinite(value(leanRelaxedRankingLoss)) && Math.abs(value(leanRelaxedRankingLoss) - expected) < 1e-4 * Math.max(1, Math.abs(expected)), `${x} ${y}`);
+  }
+});
+
 test('IR loss: analytic gradients match finite differences for the user and item tables', async () => {
   await initBackend('cpu');
   const f = fixture();
@@ -341,21 +364,27 @@ test('IR loss: analytic gradients match finite differences for the user and item
   assert.ok(gradientCheck(student.user, loss, users.map((u, k) => u * dim + (k % dim))) < 1e-2);
 });
 
-test('IR scores: the fused BPR op equals scorePairs in value and table gradients; NeuMF (generic path) passes a gradient check', async () => {
+test('IR scores: the fused BPR op (SIMD and JS loops, odd dims) equals scorePairs in value and table gradients; NeuMF (generic path) passes a gradient check', async () => {
   await initBackend('cpu');
   const f = fixture();
-  for (const v of Object.values(f.student.variables)) v.assign(tf.mul(v, 30));
-  const student = f.student as BprMf;
-  const items = Int32Array.from([4, 0, 17, 4]);
-  const users = Int32Array.from({ length: items.length * 6 }, (_v, k) => (k * 7 + 3) % f.ds.numUsers);
-  const weights = tf.tensor2d(Float32Array.from({ length: users.length }, (_v, k) => Math.sin(k)), [items.length, 6]);
-  const fused = tf.variableGrads(() => tf.sum(tf.mul(innerProductsByItem(student.user, student.item, users, items), weights)) as tf.Scalar, [student.user, student.item]);
-  const repeated = Int32Array.from({ length: users.length }, (_v, k) => items[Math.floor(k / 6)]);
-  const generic = tf.variableGrads(() => tf.sum(tf.mul(tf.reshape(student.scorePairs(tf.tensor1d(users, 'int32'), tf.tensor1d(repeated, 'int32')), [items.length, 6]), weights)) as tf.Scalar, [student.user, student.item]);
-  assert.ok(Math.abs(fused.value.dataSync()[0] - generic.value.dataSync()[0]) < 1e-3);
-  for (const v of [student.user, student.item]) {
-    const a = fused.grads[v.name].dataSync(), b = generic.grads[v.name].dataSync();
-    assert.ok(maxAbsDiff(a, b) < 1e-4 * Math.max(...Array.from(b, Math.abs)), `${v.name}: ${maxAbsDiff(a, b)}`);
+  for (const dim of [7, 2, 4]) {
+    const student = new BprMf({ numUsers: f.ds.numUsers, numItems: f.ds.numItems, dim }, 3);
+    for (const v of Object.values(student.variables)) v.assign(tf.mul(v, 30));
+    const items = Int32Array.from([4, 0, 17, 4, f.ds.numItems - 1]);
+    const users = Int32Array.from({ length: items.length * 6 }, (_v, k) => (k * 7 + 3) % f.ds.numUsers);
+    // weight 0 at k = 0: the kernels skip zero upstream gradients
+    const weights = tf.tensor2d(Float32Array.from({ length: users.length }, (_v, k) => Math.sin(k)), [items.length, 6]);
+    const repeated = Int32Array.from({ length: users.length }, (_v, k) => items[Math.floor(k / 6)]);
+    const generic = tf.variableGrads(() => tf.sum(tf.mul(tf.reshape(student.scorePairs(tf.tensor1d(users, 'int32'), tf.tensor1d(repeated, 'int32')), [items.length, 6]), weights)) as tf.Scalar, [student.user, student.item]);
+    for (const kernel of ['simd', 'js'] as const) {
+      const fused = tf.variableGrads(() => tf.sum(tf.mul(innerProductsByItem(student.user, student.item, users, items, kernel), weights)) as tf.Scalar, [student.user, student.item]);
+      assert.ok(Math.abs(fused.value.dataSync()[0] - generic.value.dataSync()[0]) < 1e-3 * Math.max(1, Math.abs(generic.value.dataSync()[0])), `${kernel} d=${dim}`);
+      for (const v of [student.user, student.item]) {
+        const a = fused.grads[v.name].dataSync(), b = generic.grads[v.name].dataSync();
+        assert.ok(maxAbsDiff(a, b) < 1e-4 * Math.max(...Array.from(b, Math.abs)), `${kernel} d=${dim} ${v.name}: ${maxAbsDiff(a, b)}`);
+      }
+    }
+    student.dispose();
   }
   const neumf = new NeuMf({ numUsers: f.ds.numUsers, numItems: f.ds.numItems, dim: 3 }, 1);
   for (const v of Object.values(neumf.variables)) v.assign(tf.mul(v, 20));
