@@ -463,7 +463,8 @@ test('IR sampler at the defaults (N 500, K_I 20, L_I 20, T 10): positions match 
   assert.ok(full.length > 250, `${full.length} items with a full top-500`);
   const bins = (r: number) => (r < 60 ? r : r < 100 ? 60 : 61);
   const ours = new Array(62).fill(0);
-  for (let epoch = 0; epoch < 20; epoch++) {
+  const epochs = 10;
+  for (let epoch = 0; epoch < epochs; epoch++) {
     term.onEpochStart(epoch, new Rng(70 + epoch));
     for (const i of full) {
       const top = ranking.users.subarray(i * N, i * N + N);
@@ -493,7 +494,7 @@ test('IR sampler at the defaults (N 500, K_I 20, L_I 20, T 10): positions match 
     return hist;
   };
   const homogeneity = (a: number[], b: number[]) => a.reduce((s, x, k) => (x + b[k] > 0 ? s + (x - b[k]) ** 2 / (x + b[k]) : s), 0);
-  const draws = full.length * 20;
+  const draws = full.length * epochs;
   const critical = chi2Critical999(61);
   const same = homogeneity(ours, literal(10, draws, new Rng(5)));
   assert.ok(same < critical, `χ² ${same.toFixed(1)} against the literal sampler at T=10, critical ${critical.toFixed(1)}`);
