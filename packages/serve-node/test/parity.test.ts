@@ -70,7 +70,7 @@ function assertSameRanking(served: Served[], ref: { items: string[]; scores: num
 }
 
 const batchRuns = async (s: RecommendServer): Promise<number> =>
-  (await s.registry.getSingleMetric('derrd_batch_users')!.get()).values.find((v) => v.metricName === 'derrd_batch_users_count')?.value ?? 0;
+  (await s.registry.getSingleMetric('derrd_batch_users')!.get()).values.find((v) => (v as { metricName?: string }).metricName === 'derrd_batch_users_count')?.value ?? 0;
 
 const get = async (s: RecommendServer, ask: Ask) => {
   const q = new URLSearchParams({ user: ask.user, k: String(ask.k), exclude_seen: String(ask.excludeSeen) });
