@@ -51,7 +51,7 @@ test('data fetch citeulike: a corrupted download (sha256 mismatch) saves nothing
 });
 
 // the download is checked against the real file's sha256, so only the real users.dat can pass it
-test('data fetch citeulike: downloads over HTTP (127.0.0.1), checks the sha256, caches and prepares; a second fetch reads the cache', { skip: !existsSync(USERS_DAT) && `the shared CiteULike users.dat is not at ${USERS_DAT} (set DERRD_CITEULIKE to its directory)` }, async () => {
+test('data fetch citeulike: downloads over HTTP (127.0.0.1), checks the sha256, caches and prepares; a second fetch reads the cache', { skip: !existsSync(USERS_DAT) && `data: the shared CiteULike users.dat is not at ${USERS_DAT} (set DERRD_CITEULIKE to its directory)` }, async () => {
   await withServer(readFileSync(USERS_DAT), async (base, hits, dir) => {
     const ok = await derrdAsync(['data', 'fetch', 'citeulike', '--url', `${base}/users.dat`, '--cache', join(dir, 'cache'), '-o', join(dir, 'cu'), '--json']);
     assert.equal(ok.status, 0, ok.stderr);
