@@ -16,7 +16,7 @@ const placeholder = (s: Setting) => {
     case 'list':
     case 'integers': return '<list>';
     case 'choice': return '<name>';
-    default: return s.name === 'checkpoint' ? '<dir>' : '<value>';
+    default: return s.name.endsWith('checkpoint') ? '<dir>' : '<value>';
   }
 };
 
