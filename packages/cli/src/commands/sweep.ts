@@ -150,13 +150,14 @@ function identityOf(ctx: SweepContext, teacherSha256: string, r: SweepRun): { id
 }
 
 /**
- * Trains (or finds, or resumes) every run, then measures each; a distilled run gets a paired test against the
+ * Trains (or finds, or resumes) every run, then (after `beforeMeasuring`) measures each; a distilled run gets a paired test against the
  * undistilled run of the same dimension. `teacherDir` must hold a finished tensor teacher on `ctx.ds`.
  */
-export async function runSweep(ctx: SweepContext, teacherDir: string, runs: readonly SweepRun[], candidates: readonly string[]): Promise<MeasuredModel[]> {
+export async function runSweep(ctx: SweepContext, teacherDir: string, runs: readonly SweepRun[], candidates: readonly string[], options: { beforeMeasuring?: () => Promise<void> } = {}): Promise<MeasuredModel[]> {
   const teacherCard = readCard(teacherDir);
   let teacher: LoadedCheckpoint | null = null;
   const cards = new Map<string, ModelCard | null>();
+  const trained: { run: SweepRun; dir: string; reused: boolean }[] = [];
   const measured: { run: SweepRun; model: MeasuredModel; ranks: EvalResult['ranks'] }[] = [];
   try {
     for (const r of runs) {
@@ -182,12 +183,14 @@ export async function runSweep(ctx: SweepContext, teacherDir: string, runs: read
         });
         await trainStep(ctx.steps, stepName, { dir, dataset: ctx.ds, dataDir: ctx.dataDir, config: r.config, backend: ctx.backend, key, method: setup.method, terms: setup.buildTerms, describe: setup.describe });
       }
-      const role = r.method === 'none' ? 'student' : 'distilled';
-      measured.push({ run: r, ...(await measureModel(ctx, r.name, role, dir, reused)) });
+      trained.push({ run: r, dir, reused });
     }
   } finally {
     teacher?.model.dispose();
   }
+  // measured after every run has trained, so that the sizes' timings are taken minutes apart, not hours
+  await options.beforeMeasuring?.();
+  for (const { run, dir, reused } of trained) measured.push({ run, ...(await measureModel(ctx, run.name, run.method === 'none' ? 'student' : 'distilled', dir, reused)) });
   for (const m of measured) {
     const student = measured.find((s) => s.run.method === 'none' && s.run.dim === m.run.dim);
     if (m.run.method === 'none' || !student) continue;
@@ -274,7 +277,7 @@ export function registerSweepCommand(program: Command): void {
     const givenTeacher = pathsOf('teacher-checkpoint')?.[0];
     if (!givenTeacher && !opts.data) throw new UsageError('give --teacher-checkpoint <dir> (a finished teacher) or --data <dir> (a prepared data set to train the teacher on, from `derrd data prepare`)');
     const ignored = ['teacher-model', 'teacher-dim'].filter((name) => given[name] !== undefined);
-    if (givenTeacher && ignored.length > 0) throw new UsageError(`${ignored.map((n) => `--${n}`).join(' and ')} set the teacher the sweep trains, but --teacher-checkpoint gives a finished one (its card has its model and d): leave out one or the other`);
+    if (givenTeacher && ignored.length > 0) throw new UsageError(`${ignored.map((n) => `--${n}`).join(' and ')} ${ignored.length > 1 ? 'set' : 'sets'} the teacher the sweep trains, but --teacher-checkpoint gives a finished one (its card has its model and d): leave out one or the other`);
     const teacherDir = givenTeacher ?? join(out, 'teacher');
     const givenCard = givenTeacher ? readCard(givenTeacher) : null;
     const dataDir = resolve(opts.data ?? givenCard!.dataset.path);
@@ -315,8 +318,9 @@ export function registerSweepCommand(program: Command): void {
     if (candidates.length > 0) info(`--reuse: ${candidates.length} checkpoint${candidates.length > 1 ? 's' : ''} to match against the runs' settings`);
     printEstimate(ds, runsToTrain(ctx, teacherCard, runs, candidates));
 
-    const teacher = (await measureModel(ctx, 'teacher', 'teacher', teacherDir, false)).model;
-    const models = await runSweep(ctx, teacherDir, runs, candidates);
+    let teacher: MeasuredModel | undefined;
+    const models = await runSweep(ctx, teacherDir, runs, candidates, { beforeMeasuring: async () => { teacher = (await measureModel(ctx, 'teacher', 'teacher', teacherDir, false)).model; } });
+    if (!teacher) throw new Error('the teacher was not measured');
     const frontier = buildFrontier(ctx.protocol === 'full' ? 'full-ranking protocol' : `sampled protocol: 1 held-out item vs ${ds.numCandidates} sampled candidates`, teacher, models, sweepDims, methods);
     const round1 = (x: number) => Math.round(x * 10) / 10;
     const report: SweepReport = {
