@@ -4,7 +4,7 @@
  */
 import { describeType } from '@derrd/core';
 import { defaultText } from './flags.js';
-import { PIPELINE_SECTIONS, PIPELINE_TOP_SETTINGS, RECIPES, pipelineConfigJson, resolvePipeline, type PipelineSection } from './recipes.js';
+import { PIPELINE_SECTIONS, PIPELINE_TOP_SETTINGS, RECIPES, SWEEP_COMMAND_SETTINGS, SWEEP_DEFAULTS, pipelineConfigJson, resolvePipeline, type PipelineSection } from './recipes.js';
 import { BACKEND_SETTING, DISTILL_SETTINGS, PREPARE_SETTINGS, RECIPE_NAMES, SYNTH_SETTINGS, TRAIN_SETTINGS, type Setting, type Values } from './settings.js';
 
 const cell = (s: string) => s.replace(/\|/g, '\\|');
@@ -21,7 +21,7 @@ function table(settings: readonly Setting[], flagPrefix: string, defaults: (s: S
 const plainDefault = (extra: Values = {}) => (s: Setting) => [defaultText(s, extra) ?? ''];
 
 export function renderConfigDoc(): string {
-  const empty = { top: {}, teacher: {}, student: {}, distill: {}, latency: {} };
+  const empty = { top: {}, teacher: {}, student: {}, distill: {}, latency: {}, sweep: {} };
   const byRecipe = Object.fromEntries(RECIPE_NAMES.map((r) => [r, resolvePipeline({ recipe: r }, empty)]));
   const recipeDefaults = (section: 'top' | PipelineSection) => (s: Setting) => RECIPE_NAMES.map((r) => shown(byRecipe[r][section][s.name]) || (s.defaultText ?? ''));
   const recipeHeads = RECIPE_NAMES.map((r) => `default (${r})`);
@@ -75,6 +75,16 @@ export function renderConfigDoc(): string {
     'The `derrd train` settings (the student\'s; `model` defaults to the teacher\'s, `dim` to 20) and the method\'s:',
     '',
     table(DISTILL_SETTINGS, '', plainDefault(), ['default']),
+    '',
+    '## `derrd sweep`',
+    '',
+    'From one teacher (a finished `--teacher-checkpoint <dir>`, whose model card names the default `--data`, or one it trains',
+    'on `--data`), each method at each dimension, trained, exported, evaluated and timed (see [sweep.md](sweep.md)); one flat',
+    'level of flags and config keys. The training settings are',
+    'shared by every run and default as `derrd train`\'s for the teacher\'s base model; the method settings default per method',
+    'as `derrd distill`\'s. `derrd pipeline --sweep-dims` runs the same sweep from the pipeline\'s teacher (the `sweep` section above).',
+    '',
+    table(SWEEP_COMMAND_SETTINGS, '', plainDefault(SWEEP_DEFAULTS), ['default']),
     '',
     '## `derrd data prepare` and `derrd data fetch`',
     '',

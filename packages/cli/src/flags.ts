@@ -13,9 +13,10 @@ const placeholder = (s: Setting) => {
   switch (s.type.kind) {
     case 'integer': return '<n>';
     case 'number': return '<x>';
-    case 'list': return '<list>';
+    case 'list':
+    case 'integers': return '<list>';
     case 'choice': return '<name>';
-    default: return s.name === 'checkpoint' ? '<dir>' : '<value>';
+    default: return s.name.endsWith('checkpoint') ? '<dir>' : '<value>';
   }
 };
 

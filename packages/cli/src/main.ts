@@ -2,6 +2,7 @@
 import { Command, CommanderError } from 'commander';
 import { registerDataCommands } from './commands/data.js';
 import { registerPipelineCommand } from './commands/pipeline.js';
+import { registerSweepCommand } from './commands/sweep.js';
 import { registerTrainCommands } from './commands/train.js';
 import { registerDistillCommand } from './commands/distill.js';
 import { registerExportCommand } from './commands/export.js';
@@ -31,6 +32,7 @@ registerDemoCommand(program);
 registerCompareCommand(program);
 registerCurvesCommand(program);
 registerPipelineCommand(program);
+registerSweepCommand(program);
 registerConfigCommand(program);
 registerTeacherCommands(program);
 

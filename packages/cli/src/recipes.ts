@@ -8,7 +8,7 @@ import type { CheckedConfig, ConfigSection } from '@derrd/core';
 import { parseMethod, trainDefaults, type ModelKind } from '@derrd/train';
 import { layer, sectionOf, valuesOf } from './flags.js';
 import {
-  BACKEND_SETTING, CHECKPOINT_SETTING, DISTILL_SETTINGS, LATENCY_SETTINGS, PREPARE_SETTINGS, RECIPE_SETTING, TRAIN_SETTINGS,
+  BACKEND_SETTING, CHECKPOINT_SETTING, DISTILL_SETTINGS, LATENCY_SETTINGS, PIPELINE_SWEEP_SETTINGS, PREPARE_SETTINGS, RECIPE_SETTING, SWEEP_SETTINGS, TRAIN_SETTINGS,
   defaultsOf, methodValues, trainValues, type RecipeName, type Setting, type Values,
 } from './settings.js';
 
@@ -20,6 +20,7 @@ export const PIPELINE_SECTIONS = {
   student: { doc: 'the undistilled student (`derrd train` settings; unset ones are the teacher\'s)', settings: [...ROLE_TRAIN_SETTINGS, CHECKPOINT_SETTING] },
   distill: { doc: 'the distilled student (`derrd distill` settings; unset train settings are the student\'s)', settings: [...ROLE_TRAIN_SETTINGS, ...DISTILL_SETTINGS, CHECKPOINT_SETTING] },
   latency: { doc: 'timing the exported models', settings: LATENCY_SETTINGS },
+  sweep: { doc: 'the accuracy frontier: students at several sizes from the pipeline\'s teacher, as `derrd sweep` (off unless dims is set)', settings: PIPELINE_SWEEP_SETTINGS },
 } as const satisfies Record<string, { doc: string; settings: readonly Setting[] }>;
 export type PipelineSection = keyof typeof PIPELINE_SECTIONS;
 
@@ -73,6 +74,7 @@ export interface PipelineValues {
   student: Values;
   distill: Values;
   latency: Values;
+  sweep: Values;
 }
 
 /** The recipe named by a flag, else by the config file, else demo; and where the name came from. */
@@ -103,7 +105,8 @@ export function resolvePipeline(file: CheckedConfig | undefined, flags: Record<'
   const method = parseMethod(String(distillGiven.method ?? 'de-rrd'));
   const distill = layer(studentTrain, methodValues(model, method), distillGiven);
   const latency = layer(recipe.latency, fileOf('latency'), flags.latency);
-  return { top, teacher, student, distill, latency };
+  const sweep = layer(fileOf('sweep'), flags.sweep);
+  return { top, teacher, student, distill, latency, sweep };
 }
 
 /** The effective configuration as a config file (every setting, null where unset), for `derrd config --print`. */
@@ -113,3 +116,17 @@ export function pipelineConfigJson(v: PipelineValues): Record<string, unknown> {
   for (const [name, section] of Object.entries(PIPELINE_SECTIONS)) out[name] = complete(section.settings, v[name as PipelineSection]);
   return out;
 }
+
+/** `derrd sweep`'s settings, one flat level (flags and config keys alike): the students follow the teacher's base model. */
+export const SWEEP_COMMAND_SETTINGS: readonly Setting[] = [
+  ...SWEEP_SETTINGS,
+  ...TRAIN_SETTINGS.filter((s) => s.name !== 'model' && s.name !== 'dim'),
+  BACKEND_SETTING,
+  ...DISTILL_SETTINGS.filter((s) => s.name !== 'method'),
+  ...LATENCY_SETTINGS,
+];
+
+/** The sweep's defaults that the settings table leaves to a recipe: the latency settings, as the demo recipe's. */
+export const SWEEP_DEFAULTS: Values = { backend: 'auto', ...RECIPES.demo.latency };
+
+export const SWEEP_SCHEMA: ConfigSection = { settings: SWEEP_COMMAND_SETTINGS };

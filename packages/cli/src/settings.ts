@@ -107,6 +107,25 @@ export const LATENCY_SETTINGS: readonly Setting[] = [
   { name: 'providers', type: { kind: 'list', choices: PROVIDERS }, doc: 'execution providers to time (cuda needs `npm run setup:cuda`)' },
 ];
 
+/** The dimensions a sweep trains: any integer a student's dim may be. */
+const DIMS_TYPE = { kind: 'integers', range: { min: 1, max: 65536 } } as const;
+
+/** `derrd sweep`: which students to train from one teacher, and finished runs that may stand in for some of them. */
+export const SWEEP_SETTINGS: readonly Setting[] = [
+  { name: 'teacher-checkpoint', type: { kind: 'string' }, optional: true, defaultText: 'trained by the sweep on --data', doc: 'the finished teacher every student learns from (its data set is the default --data; relative to the config file); without it the sweep trains one in <out>/teacher' },
+  { name: 'teacher-model', type: choice(MODEL_KINDS), default: TRAIN_DEFAULTS.model, doc: 'base model of the teacher the sweep trains (a given teacher-checkpoint has its own; the students follow it)' },
+  { name: 'teacher-dim', type: int(1, 65536), default: 200, doc: 'embedding dimension of the teacher the sweep trains (the paper\'s 200); its other training settings are the students\'' },
+  { name: 'dims', type: DIMS_TYPE, optional: true, defaultText: 'the teacher\'s d × 0.05, 0.1, 0.25, 0.5, 1 (10,20,50,100,200 for d = 200)', doc: 'student embedding dimensions to train, each at φ = d / the teacher\'s d' },
+  { name: 'methods', type: { kind: 'list', choices: METHODS }, default: ['none', 'de-rrd'], doc: 'methods trained at each dimension (none: the undistilled student)' },
+  { name: 'reuse', type: { kind: 'list' }, optional: true, defaultText: 'none', doc: 'finished checkpoints, or directories of them, used instead of training a run whose model card has the same data set, settings, method and teacher (relative to the config file)' },
+];
+
+/** `derrd pipeline --sweep-dims`: the sweep as part of the pipeline, from the pipeline's teacher. */
+export const PIPELINE_SWEEP_SETTINGS: readonly Setting[] = [
+  { name: 'dims', type: DIMS_TYPE, optional: true, defaultText: 'no sweep', doc: 'also train the students at these dimensions and add their accuracy-size-latency frontier to the report' },
+  { name: 'methods', type: { kind: 'list', choices: METHODS }, optional: true, defaultText: 'none and distill-method', doc: 'methods the sweep trains at each dimension (none: the student\'s settings; the others: the distill section\'s)' },
+];
+
 export const CHECKPOINT_SETTING: Setting = {
   name: 'checkpoint', type: { kind: 'string' }, optional: true, defaultText: 'trained by the pipeline',
   doc: 'use this finished checkpoint instead of training the role (same prepared data set; relative to the config file)',

@@ -5,7 +5,7 @@
  */
 import { InputError } from './errors.js';
 
-export type SettingValue = number | string | boolean | string[];
+export type SettingValue = number | string | boolean | string[] | number[];
 
 /** Bounds of a numeric setting; an exclusive bound is left out of the valid range. */
 export interface SettingRange {
@@ -22,6 +22,8 @@ export type SettingType =
   | { kind: 'choice'; choices: readonly string[] }
   /** comma-separated on the command line, an array (or a comma-separated string) in a config file */
   | { kind: 'list'; choices?: readonly string[] }
+  /** comma-separated integers in `range` on the command line, an array of them (or such a string) in a config file */
+  | { kind: 'integers'; range: SettingRange }
   | { kind: 'boolean' }
   | { kind: 'string' };
 
@@ -56,6 +58,7 @@ export function describeType(type: SettingType): string {
     case 'number': return `a number${rangeText(type.range)}`;
     case 'choice': return `one of ${type.choices.join('|')}`;
     case 'list': return type.choices ? `a comma-separated list of ${type.choices.join('|')}` : 'a comma-separated list';
+    case 'integers': return `a comma-separated list of integers${rangeText(type.range)}`;
     case 'boolean': return 'true or false';
     case 'string': return 'a string';
   }
@@ -103,6 +106,16 @@ export function checkSetting(spec: SettingSpec, value: unknown, label: string, s
       const items = Array.isArray(value) ? value : typeof value === 'string' ? value.split(',').map((s) => s.trim()).filter((s) => s !== '') : null;
       if (!items || items.length === 0 || items.some((s) => typeof s !== 'string' || (t.choices !== undefined && !t.choices.includes(s)))) return fail();
       return items as string[];
+    }
+    case 'integers': {
+      const items: unknown[] | null = Array.isArray(value) ? value : typeof value === 'string' ? value.split(',').map((x) => x.trim()) : null;
+      if (!items || items.length === 0) return fail();
+      const bad = items.filter((x) => {
+        const n = typeof x === 'number' ? x : typeof x === 'string' && /^[-+]?\d+$/.test(x) ? Number(x) : NaN;
+        return !Number.isInteger(n) || !inRange(n, t.range);
+      });
+      if (bad.length > 0) throw new SettingError(label, `${label} must be ${describeType(t)}, got ${shown(value)} (not valid: ${bad.map((x) => (x === '' ? 'an empty entry' : String(x))).join(', ')})`, { file });
+      return items.map((x) => Number(x));
     }
     case 'boolean':
       if (typeof value === 'boolean') return value;

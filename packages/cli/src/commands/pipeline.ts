@@ -2,7 +2,8 @@
  * The main job: prepare data → train the teacher → train the student without distillation → distil the student
  * (DE-RRD by default) → evaluate → export all three to ONNX → latency → report (HTML + JSON).
  * Each step records a hash of its inputs in <out>/pipeline.json; a re-run skips finished steps whose inputs did not
- * change and resumes an interrupted training step from its last epoch.
+ * change and resumes an interrupted training step from its last epoch. With --sweep-dims it also trains the students
+ * at those sizes and adds their accuracy frontier to the report (the steps of `derrd sweep`).
  */
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { dirname, isAbsolute, join, relative, resolve } from 'node:path';
@@ -10,31 +11,31 @@ import type { Command } from 'commander';
 import {
   InputError, canonicalJson, checkpointFinished, formatPValue, loadDataset, pairedTest, readCard, sha256, trainingFinished, writeFileAtomic, type Dataset, type EvalResult, type ModelCard,
 } from '@derrd/core';
-import { exportCheckpoint } from '@derrd/export';
-import { createRecommender, type Provider } from '@derrd/runtime';
+import type { Provider } from '@derrd/runtime';
 import {
-  TRAIN_DEFAULTS, DERRD_VERSION, deThreads, evaluateCheckpoint, initBackend, isRankingTeacher, loadCheckpoint, parseMethod, prepareDistillation, setDeThreads, train,
-  type BackendRequest, type TrainConfig,
+  TRAIN_DEFAULTS, DERRD_VERSION, deThreads, evaluateCheckpoint, initBackend, isRankingTeacher, loadCheckpoint, parseMethod, prepareDistillation, setDeThreads,
+  type BackendRequest, type ModelKind, type TrainConfig,
 } from '@derrd/train';
 import { estimateTraining, formatDuration } from '../estimate.js';
 import { addSettingOptions, layer, readConfigFile, readFlags, sectionOf, valuesOf } from '../flags.js';
 import { emit, info } from '../output.js';
 import { PIPELINE_SCHEMA, PIPELINE_SECTIONS, PIPELINE_TOP_SETTINGS, RECIPES, recipeOf, resolvePipeline, type PipelineSection } from '../recipes.js';
-import { renderReportHtml, type Report, type ReportComparison, type ReportModel } from '../report.js';
+import { buildFrontier, renderFrontierMarkdown, type Frontier } from '../frontier.js';
+import { timeModel, type LatencyRecord } from '../latency.js';
+import { renderReportHtml, type Report, type ReportComparison } from '../report.js';
 import { RECIPE_NAMES, toMethodSettings, toPrepareOptions, toTrainConfig, trainValues, type Values } from '../settings.js';
+import { StepRunner, exportStep, trainInputs, trainStep as runTrainStep } from '../steps.js';
 import { checkMethodSettings } from './distill.js';
 import { prepareCommand } from './data.js';
-import { cardSummary, trainReporter } from './train.js';
+import { checkDistinct, measuredModel, printEstimate, runSweep, sweepRuns, type SweepContext } from './sweep.js';
 
 /** The roles the pipeline trains, in order, with their config section. */
 const ROLES = [['teacher', 'teacher'], ['student', 'student'], ['distilled', 'distill']] as const;
 type Role = (typeof ROLES)[number][0];
 
-interface StepState { key: string; startedAt: string; finishedAt: string | null }
-
 /** "64 (demo), 200 (paper)" when the recipes differ, else the one value: the defaults shown in --help. */
 function recipeDefaults(section: 'top' | PipelineSection): Values {
-  const empty = { top: {}, teacher: {}, student: {}, distill: {}, latency: {} };
+  const empty = { top: {}, teacher: {}, student: {}, distill: {}, latency: {}, sweep: {} };
   const [demo, paper] = RECIPE_NAMES.map((name) => resolvePipeline({ recipe: name }, empty)[section]);
   const out: Values = {};
   for (const key of new Set([...Object.keys(demo), ...Object.keys(paper)])) {
@@ -78,27 +79,8 @@ export function registerPipelineCommand(program: Command): void {
       if (flags[section].checkpoint !== undefined) reuse[role] = resolve(String(flags[section].checkpoint));
     }
     const recipe = recipeOf(file, flags.top);
-    const statePath = join(out, 'pipeline.json');
-    const state: Record<string, StepState> = existsSync(statePath) ? (JSON.parse(readFileSync(statePath, 'utf8')) as Record<string, StepState>) : {};
-    const seconds: Record<string, number> = {};
-    const step = async <T>(name: string, inputs: unknown, done: () => boolean, run: (sameInputsAsLastTime: boolean) => Promise<T> | T): Promise<{ skipped: boolean; value?: T }> => {
-      const key = sha256(canonicalJson(inputs));
-      const t0 = performance.now();
-      if (state[name]?.key === key && state[name].finishedAt && done()) {
-        info(`[${name}] up to date, skipped`);
-        return { skipped: true };
-      }
-      info(`[${name}] running`);
-      const previous = state[name];
-      state[name] = { key, startedAt: new Date().toISOString(), finishedAt: null };
-      writeFileAtomic(statePath, JSON.stringify(state, null, 2) + '\n');
-      const value = await run(previous?.key === key);
-      state[name].finishedAt = new Date().toISOString();
-      writeFileAtomic(statePath, JSON.stringify(state, null, 2) + '\n');
-      seconds[name] = (performance.now() - t0) / 1000;
-      info(`[${name}] done in ${seconds[name].toFixed(1)} s`);
-      return { skipped: false, value };
-    };
+    const steps = new StepRunner(join(out, 'pipeline.json'));
+    const seconds = steps.seconds;
 
     // 1. data
     const givenPrepare = layer(valuesOf(file), flags.top);
@@ -115,7 +97,7 @@ export function registerPipelineCommand(program: Command): void {
       const source = opts.data ? resolve(opts.data) : 'synthetic';
       const sourceStamp = opts.data ? `${statSync(opts.data).mtimeMs}:${statSync(opts.data).size}` : 'embedded';
       const prepare = toPrepareOptions(resolvePipeline(file, flags).top);
-      await step('prepare', { source, sourceStamp, settings: prepare }, () => existsSync(join(dataDir, 'manifest.json')), () => {
+      await steps.run('prepare', { source, sourceStamp, settings: prepare }, () => existsSync(join(dataDir, 'manifest.json')), () => {
         prepareCommand({ ...prepare, input: opts.data, out: dataDir, force: true });
       });
       ds = loadDataset(dataDir);
@@ -128,7 +110,8 @@ export function registerPipelineCommand(program: Command): void {
       throw new InputError(`--teacher-checkpoint ${reuse.teacher}: an ONNX teacher gives only its ranking, and the pipeline also exports, evaluates and times the teacher; distil from it with \`derrd distill --teacher ${reuse.teacher} --method rrd\``);
     }
     // a finished teacher's own settings stand in for the teacher's, and the students inherit them
-    const v = resolvePipeline(file, flags, reused.teacher ? trainValues({ ...toTrainConfig(resolvePipeline(file, flags).teacher), ...reused.teacher.config } as TrainConfig) : undefined);
+    const teacherOverride = reused.teacher ? trainValues({ ...toTrainConfig(resolvePipeline(file, flags).teacher), ...reused.teacher.config } as TrainConfig) : undefined;
+    const v = resolvePipeline(file, flags, teacherOverride);
     const teacherConfig = toTrainConfig(v.teacher);
     const studentConfig: TrainConfig = reused.student ? { ...TRAIN_DEFAULTS, ...reused.student.config } as TrainConfig : toTrainConfig({ ...v.student, model: teacherConfig.model });
     const distillConfig: TrainConfig = reused.distilled ? { ...TRAIN_DEFAULTS, ...reused.distilled.config } as TrainConfig : toTrainConfig({ ...v.distill, model: teacherConfig.model });
@@ -151,29 +134,36 @@ export function registerPipelineCommand(program: Command): void {
       { role: method, config: distillConfig, method, settings, reused: reused.distilled },
     ];
     // roles whose step will be skipped cost nothing (the distilled one's key also needs the teacher's weights: compared by config only)
-    const upToDate = (name: string, dir: string, cfg: TrainConfig, exact: boolean) => Boolean(state[name]?.finishedAt) && checkpointFinished(dir)
-      && (exact ? state[name].key === sha256(canonicalJson({ dataset: ds.manifest.hash, config: cfg, extra: null })) : canonicalJson(readCard(dir).config) === canonicalJson(cfg));
+    const upToDate = (name: string, dir: string, cfg: TrainConfig, exact: boolean) => steps.finished(name) && checkpointFinished(dir)
+      && (exact ? steps.finishedWith(name, trainInputs({ dataset: ds, config: cfg })) : canonicalJson(readCard(dir).config) === canonicalJson(cfg));
     const estimates = estimateTraining(ds, toTrain.filter((r, k) => !r.reused && !upToDate(r.role, dirs[ROLES[k][0]], r.config, k < 2)));
     for (const r of toTrain) info(`  ${r.role.padEnd(8)} ${r.config.model} d=${r.config.dim}${r.reused ? `: finished checkpoint ${r.reused.name}` : `, at most ${r.config.maxEpochs} epochs`}`);
     const total = estimates.reduce((s, e) => s + e.epochs * e.secondsPerEpoch, 0);
     info(estimates.length === 0 ? 'estimated training time: none (every model is trained already)'
       : `estimated training time: at most ~${formatDuration(total)} (${estimates.map((e) => `${e.role} ${formatDuration(e.epochs * e.secondsPerEpoch)}`).join(', ')}; a rough bound at each epoch cap from the data size and an idle 2-core machine's rates: slower on a shared machine, and early stopping usually ends sooner)`);
+    // the sweep (--sweep-dims): the student's settings for none, the distill section's for the methods, at each size
+    const sweepDims = v.sweep.dims as number[] | undefined;
+    const sweepMethods = ((v.sweep.methods as string[] | undefined) ?? [...new Set(['none', method])]).map(parseMethod);
+    if (sweepDims) {
+      checkDistinct('--sweep-dims', sweepDims);
+      checkDistinct('--sweep-methods', sweepMethods);
+    }
+    const sweep = sweepDims ? sweepRuns(sweepDims, sweepMethods, (m) => (m === 'none' ? v.student
+      : m === method ? v.distill : resolvePipeline(file, { ...flags, distill: { ...flags.distill, method: m } }, teacherOverride).distill), teacherConfig.model as ModelKind) : [];
+    for (const r of sweep) if (r.settings) checkMethodSettings(r.method, r.settings, ds, (name) => `--distill-${name}`);
+    if (sweep.length > 0) info(`sweep: ${sweepMethods.join(', ')} at d = ${sweepDims!.join(', ')} after the report's models (steps sweep-<method>-d<dim>, in ${join(out, 'sweep')})`);
+    const rel = (path: string) => relative(out, path) || '.';
+    const latencySettings = { repsB1: v.latency['reps-b1'] as number, repsB64: v.latency['reps-b64'] as number, threads: v.latency.threads as number, providers: v.latency.providers as Provider[] };
+    if (sweep.length > 0) printEstimate(ds, sweep.filter((r) => !(steps.finished(`sweep-${r.name}`) && checkpointFinished(join(out, 'sweep', r.name)))));
     const backend = await initBackend(v.top.backend as BackendRequest);
 
-    const trainStep = async (name: string, role: Role, cfg: TrainConfig, extra: { key?: unknown; terms?: Parameters<typeof train>[0]['buildTerms']; method?: ModelCard['method']; describe?: () => string } = {}) => {
+    const trainStep = async (name: string, role: Role, cfg: TrainConfig, extra: Omit<Parameters<typeof runTrainStep>[2], 'dir' | 'dataset' | 'dataDir' | 'config' | 'backend'> = {}) => {
       const dir = dirs[role];
       if (reused[role]) {
         info(`[${name}] using the finished checkpoint in ${dir}`);
         return;
       }
-      const inputs = { dataset: ds.manifest.hash, config: cfg, extra: extra.key ?? null };
-      await step(name, inputs, () => checkpointFinished(dir), async (sameInputs) => {
-        // an interrupted run of the same step with the same inputs resumes from its last epoch; otherwise start over
-        const canResume = sameInputs && existsSync(join(dir, 'resume.safetensors'));
-        const r = await train({ dataset: ds, datasetPath: dataDir, config: cfg, out: dir, backend: backend.name, resume: canResume, force: !canResume, buildTerms: extra.terms, method: extra.method, onEvent: trainReporter(name, extra.describe) });
-        r.model.dispose();
-        info(cardSummary(r.card));
-      });
+      await runTrainStep(steps, name, { dir, dataset: ds, dataDir, config: cfg, backend: backend.name, ...extra });
     };
     await trainStep('teacher', 'teacher', teacherConfig);
     await trainStep('student', 'student', studentConfig);
@@ -196,11 +186,7 @@ export function registerPipelineCommand(program: Command): void {
     const roles = [['teacher', dirs.teacher, 'teacher'], ['student', dirs.student, 'student'], [method, dirs.distilled, 'distilled']] as const;
     const cards = roles.map(([, dir]) => readCard(dir));
     const onnx: Record<string, { path: string; bytes: number }> = {};
-    for (const [k, [name, dir]] of roles.entries()) {
-      const path = join(out, `${name}.onnx`);
-      const res = await step(`export-${name}`, { weights: cards[k].weights?.sha256 }, () => existsSync(path), () => exportCheckpoint({ checkpoint: dir, out: path, data: dataDir, force: true }));
-      onnx[name] = { path, bytes: res.value?.bytes ?? statSync(path).size };
-    }
+    for (const [k, [name, dir]] of roles.entries()) onnx[name] = await exportStep(steps, `export-${name}`, dir, cards[k].weights?.sha256, join(out, `${name}.onnx`), dataDir);
     const protocol = cards[0].metrics.protocol === 'full' ? 'full' : 'sampled';
     const evaluations: EvalResult[] = [];
     for (const [, dir] of roles) evaluations.push((await evaluateCheckpoint(dir, ds, protocol)).result);
@@ -216,36 +202,23 @@ export function registerPipelineCommand(program: Command): void {
 
     // 7. latency on every available runtime
     const latencyPath = join(out, 'latency.json');
-    type Lat = ReportModel['latency'][number];
-    const latencySettings = { repsB1: v.latency['reps-b1'] as number, repsB64: v.latency['reps-b64'] as number, threads: v.latency.threads as number, providers: v.latency.providers as Provider[] };
-    await step('latency', { onnx: Object.values(onnx).map((m) => sha256(readFileSync(m.path))), latency: latencySettings }, () => existsSync(latencyPath), async () => {
-      const all: Record<string, Lat[]> = {};
-      for (const [name, m] of Object.entries(onnx)) {
-        all[name] = [];
-        for (const provider of latencySettings.providers) {
-          const rec = await createRecommender(m.path, { provider, threads: latencySettings.threads });
-          // timed on dense ids (recommend() takes raw ids and would add the id-map lookups to the timing)
-          const topK = rec.recommendDense.bind(rec);
-          for (const [batch, reps] of [[1, latencySettings.repsB1], [64, latencySettings.repsB64]] as const) {
-            const times: number[] = [];
-            for (let r = 0; r < reps + 10; r++) {
-              const users = Array.from({ length: Math.min(batch, ds.numUsers) }, (_v, j) => (r * 131 + j * 17) % ds.numUsers);
-              const t0 = process.hrtime.bigint();
-              await topK(users, Math.min(10, ds.numItems));
-              if (r >= 10) times.push(Number(process.hrtime.bigint() - t0) / 1000);
-            }
-            times.sort((a, b) => a - b);
-            all[name].push({ runtime: provider === 'wasm' ? 'onnxruntime-web (Node)' : 'onnxruntime-node', provider, threads: rec.threads, batch, p50Us: round(times[times.length >> 1], 1), p95Us: round(times[Math.floor(times.length * 0.95)], 1) });
-          }
-          await rec.close();
-        }
-      }
+    await steps.run('latency', { onnx: Object.values(onnx).map((m) => sha256(readFileSync(m.path))), latency: latencySettings }, () => existsSync(latencyPath), async () => {
+      const all: Record<string, LatencyRecord[]> = {};
+      for (const [name, m] of Object.entries(onnx)) all[name] = await timeModel(m.path, ds, latencySettings);
       writeFileAtomic(latencyPath, JSON.stringify(all, null, 2) + '\n');
     });
-    const latency = JSON.parse(readFileSync(latencyPath, 'utf8')) as Record<string, Lat[]>;
+    const latency = JSON.parse(readFileSync(latencyPath, 'utf8')) as Record<string, LatencyRecord[]>;
+
+    // 7b. the sweep: the students at each size from the pipeline's teacher; its own student and distilled runs stand in where their settings match
+    let frontier: Frontier | undefined;
+    if (sweep.length > 0) {
+      const sweepCtx: SweepContext = { steps, prefix: 'sweep-', ds, dataDir, dir: join(out, 'sweep'), backend: backend.name, latency: latencySettings, protocol, rel };
+      const models = await runSweep(sweepCtx, dirs.teacher, sweep, [dirs.student, dirs.distilled]);
+      const teacherRow = measuredModel({ name: 'teacher', role: 'teacher', card: cards[0], dir: dirs.teacher, reused: Boolean(reused.teacher), onnx: onnx.teacher, evaluation: evaluations[0], latency: latency.teacher, rel });
+      frontier = buildFrontier(protocol === 'full' ? 'full-ranking protocol' : `sampled protocol: 1 held-out item vs ${ds.numCandidates} sampled candidates`, teacherRow, models, sweepDims!, sweepMethods);
+    }
 
     // 8. report; paths in it are relative to the report's directory
-    const rel = (path: string) => relative(out, path) || '.';
     const report: Report = {
       title: `derrd: ${teacherConfig.model} teacher d=${teacherConfig.dim} → student d=${studentConfig.dim} (${method})`,
       createdAt: new Date().toISOString(),
@@ -264,12 +237,15 @@ export function registerPipelineCommand(program: Command): void {
         recipe: recipe.name, config: opts.config ? rel(resolve(opts.config)) : null,
         teacher: teacherConfig, student: studentConfig, distill: distillConfig, method, methodSettings: reused.distilled?.method.settings ?? setup.method.settings,
         reused: Object.fromEntries(Object.entries(reuse).map(([role, dir]) => [role, rel(dir)])), latency: latencySettings, backend: backend.name,
+        ...(sweep.length > 0 ? { sweep: { dims: sweepDims, methods: sweepMethods, runs: Object.fromEntries(sweep.map((r) => [r.name, { config: r.config, methodSettings: r.settings }])) } } : {}),
       },
       versions: { derrd: DERRD_VERSION, node: process.version, tfjs: backend.tfjsVersion, onnxruntime: '1.30.0' },
       seconds: Object.fromEntries(Object.entries({ ...seconds, total: (performance.now() - started) / 1000 }).map(([k, x]) => [k, round(x, 1)])),
+      ...(frontier ? { frontier } : {}),
     };
     writeFileAtomic(join(out, 'report.json'), JSON.stringify(report, null, 2) + '\n');
     writeFileAtomic(join(out, 'report.html'), renderReportHtml(report));
+    if (frontier) writeFileAtomic(join(out, 'frontier.md'), renderFrontierMarkdown(frontier, report.title));
     const rows = report.models.map((m) => `${m.name.padEnd(10)} HR@5 ${(m.test['HR@5'] ?? NaN).toFixed(4)}  NDCG@10 ${(m.test['NDCG@10'] ?? NaN).toFixed(4)}  (epoch ${m.savedEpoch})  ${(m.onnxBytes / 1e6).toFixed(2)} MB  B=1 p50 ${m.latency.find((l) => l.provider === 'cpu' && l.batch === 1)?.p50Us.toFixed(0) ?? '—'} µs`);
     const tests = comparisons.map((c) => `${c.model} vs ${c.against}: ${c.metric} ${c.diff >= 0 ? '+' : ''}${c.diff.toFixed(4)} (paired p ${formatPValue(c.pValue)})`);
     // paths as the user would type them: relative to the working directory when inside it
@@ -279,7 +255,8 @@ export function registerPipelineCommand(program: Command): void {
       `next: npx derrd demo --teacher ${shown(onnx.teacher.path)} --student ${shown(onnx[method].path)}   # in the browser`,
       `      npx derrd serve --model ${shown(onnx[method].path)}   # over HTTP`,
     ];
-    emit({ json: opts.json }, report, () => [`report: ${shown(join(out, 'report.html'))} (and report.json) in ${report.seconds.total.toFixed(1)} s; test metrics of the exported weights:`, ...rows, ...tests, ...next].join('\n'));
+    const sweepText = frontier ? ['', `the sweep's frontier (also in ${shown(join(out, 'frontier.md'))}):`, renderFrontierMarkdown(frontier)] : [];
+    emit({ json: opts.json }, report, () => [`report: ${shown(join(out, 'report.html'))} (and report.json) in ${report.seconds.total.toFixed(1)} s; test metrics of the exported weights:`, ...rows, ...tests, ...sweepText, ...next].join('\n'));
   });
 }
 
