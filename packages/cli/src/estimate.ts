@@ -18,6 +18,8 @@ export const RATES = {
   evalPerScore: 1.0e-7,
   evalPerScoreDim: 4.0e-9,
   rankingPerTripleItem: 2.5e-7,
+  /** IR-RRD's item side per triple and scored user: its sampled items' user lists cost ~3.5x RRD's whole step on CiteULike (docs/results.md) */
+  itemRankingPerTripleUser: 7.0e-6,
 } as const;
 
 export interface RoleEstimate {
@@ -36,6 +38,7 @@ function epochSeconds(ds: Dataset, c: TrainConfig, method: MethodName, settings:
       if (term === 'de') s += triples * rate.dePerTriple;
       else if (term === 'rrd') s += triples * (settings.rrd.interesting + settings.rrd.uninteresting) * RATES.rankingPerTripleItem;
       else if (term === 'rd') s += triples * settings.rd.topK * RATES.rankingPerTripleItem;
+      else if (term === 'ir') s += triples * (settings.ir.interesting + settings.ir.uninteresting) * RATES.itemRankingPerTripleUser;
       else s += triples * settings.cd.samples * RATES.rankingPerTripleItem;
     }
   }
