@@ -13,7 +13,7 @@ import {
 import { exportCheckpoint } from '@derrd/export';
 import { createRecommender, type Provider, type Recommender } from '@derrd/runtime';
 import {
-  TRAIN_DEFAULTS, DERRD_VERSION, deThreads, evaluateCheckpoint, initBackend, isRankingTeacher, loadCheckpoint, parseMethod, prepareDistillation, setDeThreads, train,
+  TRAIN_DEFAULTS, DERRD_VERSION, checkTrainingMemory, deThreads, evaluateCheckpoint, initBackend, isRankingTeacher, loadCheckpoint, parseMethod, prepareDistillation, setDeThreads, train,
   type BackendRequest, type TrainConfig,
 } from '@derrd/train';
 import { estimateTraining, formatDuration } from '../estimate.js';
@@ -79,7 +79,7 @@ export function registerPipelineCommand(program: Command): void {
     }
     const recipe = recipeOf(file, flags.top);
     const statePath = join(out, 'pipeline.json');
-    const state: Record<string, StepState> = existsSync(statePath) ? (JSON.parse(readFileSync(statePath, 'utf8')) as Record<string, StepState>) : {};
+    const state = readState(statePath);
     const seconds: Record<string, number> = {};
     const step = async <T>(name: string, inputs: unknown, done: () => boolean, run: (sameInputsAsLastTime: boolean) => Promise<T> | T): Promise<{ skipped: boolean; value?: T }> => {
       const key = sha256(canonicalJson(inputs));
@@ -159,6 +159,7 @@ export function registerPipelineCommand(program: Command): void {
     info(estimates.length === 0 ? 'estimated training time: none (every model is trained already)'
       : `estimated training time: at most ~${formatDuration(total)} (${estimates.map((e) => `${e.role} ${formatDuration(e.epochs * e.secondsPerEpoch)}`).join(', ')}; a rough bound at each epoch cap from the data size and an idle 2-core machine's rates: slower on a shared machine, and early stopping usually ends sooner)`);
     const backend = await initBackend(v.top.backend as BackendRequest);
+    for (const r of toTrain) if (!r.reused) checkTrainingMemory(r.config, ds, backend.name);
 
     const trainStep = async (name: string, role: Role, cfg: TrainConfig, extra: { key?: unknown; terms?: Parameters<typeof train>[0]['buildTerms']; method?: ModelCard['method']; describe?: () => string } = {}) => {
       const dir = dirs[role];
@@ -274,6 +275,19 @@ export function registerPipelineCommand(program: Command): void {
     const tests = comparisons.map((c) => `${c.model} vs ${c.against}: ${c.metric} ${c.diff >= 0 ? '+' : ''}${c.diff.toFixed(4)} (paired p ${formatPValue(c.pValue)})`);
     emit({ json: opts.json }, report, () => [`report: ${join(out, 'report.html')} (and report.json) in ${report.seconds.total.toFixed(1)} s; test metrics of the exported weights:`, ...rows, ...tests].join('\n'));
   });
+}
+
+/** The pipeline's record of its finished steps; a damaged one is refused (deleting it re-runs every step). */
+function readState(path: string): Record<string, StepState> {
+  if (!existsSync(path)) return {};
+  let state: unknown;
+  try {
+    state = JSON.parse(readFileSync(path, 'utf8'));
+  } catch (err) {
+    throw new InputError(`the pipeline's step record is not valid JSON (${(err as Error).message}): delete it to run every step again (the models are then trained anew)`, { file: path });
+  }
+  if (state === null || typeof state !== 'object' || Array.isArray(state)) throw new InputError('the pipeline\'s step record is not a JSON object: delete it to run every step again', { file: path });
+  return state as Record<string, StepState>;
 }
 
 const round = (x: number, digits: number) => Math.round(x * 10 ** digits) / 10 ** digits;
