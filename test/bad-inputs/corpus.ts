@@ -38,7 +38,9 @@ export type FixtureName =
   /** a run whose loss became NaN in its first epoch (card.json with status failed, no weights) */
   | 'nan-run'
   /** `bpr` exported to ONNX, with its model.ids.json */
-  | 'model.onnx' | 'model.ids.json';
+  | 'model.onnx' | 'model.ids.json'
+  /** the raw ids of `data`'s rows, {"users": [...], "items": [...]}: `bpr`'s tables as an outside teacher's */
+  | 'ids.json';
 
 export type FileSpec = string | Uint8Array | { fixture: FixtureName };
 
@@ -190,6 +192,8 @@ export async function buildFixtures(): Promise<Fixtures> {
   await ok(['train', '--data', 'data', '--dim', '4', '--epochs', '1', '--batch-size', '256', '--backend', 'wasm', '-o', 'bpr']);
   await ok(['train', '--data', 'data', '--dim', '4', '--epochs', '1', '--batch-size', '64', '--lr', '1e30', '--backend', 'wasm', '-o', 'nan-run'], 1);
   await ok(['export', 'bpr', '-o', 'model.onnx', '--data', 'data']);
+  const idsOf = (file: string) => JSON.parse(readFileSync(join(dir, 'data', file), 'utf8')) as string[];
+  writeFileSync(join(dir, 'ids.json'), JSON.stringify({ users: idsOf('user_ids.json'), items: idsOf('item_ids.json') }));
   return { dir, path: (name) => join(dir, name) };
 }
 

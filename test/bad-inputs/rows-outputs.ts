@@ -12,13 +12,16 @@ const ratings = { 'ratings.tsv': { fixture: 'ratings.tsv' } } as const;
 const prepare = (out: string, ...flags: string[]) => ['data', 'prepare', '-i', 'ratings.tsv', '-o', out, '--candidates', '5', ...flags];
 const train = (out: string, ...flags: string[]) => ['train', '--data', 'data', '-o', out, '--dim', '4', '--epochs', '1', '--backend', 'wasm', ...flags];
 const data = { data: { fixture: 'data' } } as const;
+/** `bpr`'s weights as a teacher from elsewhere, with the raw ids of its rows */
+const outside = { data: { fixture: 'data' }, m: { fixture: 'bpr' }, 'ids.json': { fixture: 'ids.json' } } as const;
+const importTo = (out: string, ...flags: string[]) => ['teacher', 'import', 'm/model.safetensors', '--data', 'data', '--ids', 'ids.json', '-o', out, '--backend', 'wasm', ...flags];
 /** a pid no process has (above the kernel's pid_max) */
 const DEAD = 4194305;
 
 export const OUTPUT_ROWS: Row[] = [
-  { name: 'data prepare with the input as the output, --force', failure: 2, files: { 'self.tsv': { fixture: 'ratings.tsv' } }, args: ['data', 'prepare', '-i', 'self.tsv', '-o', 'self.tsv', '--force'], exit: 1, says: '--out self.tsv is the input self.tsv: writing the output would delete it' },
+  { name: 'data prepare with the input as the output, --force', failure: 2, files: { 'self.tsv': { fixture: 'ratings.tsv' } }, args: ['data', 'prepare', '-i', 'self.tsv', '-o', 'self.tsv', '--force', '--candidates', '5'], exit: 1, says: '--out self.tsv is the input self.tsv: writing the output would delete it' },
   { name: 'data prepare of a split directory into itself, --force', failure: 2, files: { 'split/train.tsv': lines('user\titem', '0\t0', '0\t1', '1\t1'), 'split/valid.tsv': lines('user\titem', '0\t2', '1\t0'), 'split/test.tsv': lines('user\titem', '0\t3', '1\t2') }, args: ['data', 'prepare', '-i', 'split', '-o', 'split', '--force', '--candidates', '0'], exit: 1, says: '--out split is the input split' },
-  { name: 'data prepare of a file inside the output, --force', failure: 2, files: { ds: { fixture: 'data' } }, setup: (d) => cpSync(join(d, 'ds', 'user_ids.json'), join(d, 'ds', 'mine.tsv')), args: ['data', 'prepare', '-i', 'ds/mine.tsv', '-o', 'ds', '--force', '--format', 'delimited'], exit: 1, says: '--out ds holds the input ds/mine.tsv' },
+  { name: 'data prepare of a file inside the output, --force', failure: 2, files: { ...ratings, ds: { fixture: 'data' } }, setup: (d) => cpSync(join(d, 'ratings.tsv'), join(d, 'ds', 'mine.tsv')), args: ['data', 'prepare', '-i', 'ds/mine.tsv', '-o', 'ds', '--force', '--candidates', '5'], exit: 1, says: '--out ds holds the input ds/mine.tsv' },
   { name: '--force over a user\'s file (data prepare)', failure: 3, files: { ...ratings, 'thesis.txt': 'two years of work\n' }, args: prepare('thesis.txt', '--force'), exit: 1, says: 'thesis.txt: is a file, not a prepared data set directory' },
   { name: '--force over a user\'s directory (data prepare)', failure: 3, files: { ...ratings, 'thesis/chapter1.txt': 'text\n' }, args: prepare('thesis', '--force'), exit: 1, says: 'thesis: is a directory but not a prepared data set (no manifest.json)' },
   { name: '--force over a prepared data set holding a user\'s file', failure: 3, files: { ...ratings, ds: { fixture: 'data' }, 'ds/notes.txt': 'mine\n' }, args: prepare('ds', '--force'), exit: 1, says: 'ds: holds files derrd did not write (notes.txt), which --force would delete' },
@@ -32,10 +35,10 @@ export const OUTPUT_ROWS: Row[] = [
   { name: 'train --out an existing file: refused before training', failure: 3, files: { ...data, 'thesis.txt': 'mine\n' }, args: train('thesis.txt'), exit: 1, says: 'thesis.txt: is a file, not a checkpoint directory' },
   { name: 'train --force over a user\'s file', failure: 3, files: { ...data, 'thesis.txt': 'mine\n' }, args: train('thesis.txt', '--force'), exit: 1, says: 'thesis.txt: is a file, not a checkpoint directory' },
   { name: 'train into a user\'s directory (with --force)', failure: 3, files: { ...data, 'work/model.safetensors': 'my PyTorch weights' }, args: train('work', '--force'), exit: 1, says: 'work: is a directory but not a checkpoint (no card.json)' },
-  { name: 'distill --out an existing file', failure: 3, files: { ...data, teacher: { fixture: 'bpr' }, 'thesis.txt': 'mine\n' }, args: ['distill', '--teacher', 'teacher', '--data', 'data', '-o', 'thesis.txt', '--backend', 'wasm'], exit: 1, says: 'thesis.txt: is a file, not a checkpoint directory' },
-  { name: 'teacher import --force over a user\'s file', failure: 3, files: { ...data, m: { fixture: 'bpr' }, 'thesis.txt': 'mine\n' }, args: ['teacher', 'import', 'm/model.safetensors', '--data', 'data', '-o', 'thesis.txt', '--force'], exit: 1, says: 'thesis.txt: is a file, not a checkpoint directory' },
-  { name: 'teacher import --force over a prepared data set', failure: 3, files: { ...data, m: { fixture: 'bpr' }, other: { fixture: 'data' } }, args: ['teacher', 'import', 'm/model.safetensors', '--data', 'data', '-o', 'other', '--force'], exit: 1, says: 'other: is a directory but not a checkpoint' },
-  { name: 'teacher import into its own input checkpoint', failure: 2, files: { ...data, m: { fixture: 'bpr' } }, args: ['teacher', 'import', 'm/model.safetensors', '--data', 'data', '-o', 'm', '--force'], exit: 1, says: '--out m holds the input m/model.safetensors' },
+  { name: 'distill --out an existing file', failure: 3, files: { ...data, teacher: { fixture: 'bpr' }, 'thesis.txt': 'mine\n' }, args: ['distill', '--teacher', 'teacher', '--data', 'data', '-o', 'thesis.txt', '--method', 'de', '--experts', '2', '--dim', '2', '--epochs', '1', '--de-threads', '1', '--backend', 'wasm'], exit: 1, says: 'thesis.txt: is a file, not a checkpoint directory' },
+  { name: 'teacher import --force over a user\'s file', failure: 3, files: { ...outside, 'thesis.txt': 'mine\n' }, args: importTo('thesis.txt', '--force'), exit: 1, says: 'thesis.txt: is a file, not a checkpoint directory' },
+  { name: 'teacher import --force over a prepared data set', failure: 3, files: { ...outside, other: { fixture: 'data' } }, args: importTo('other', '--force'), exit: 1, says: 'other: is a directory but not a checkpoint' },
+  { name: 'teacher import into its own input checkpoint', failure: 2, files: outside, args: importTo('m', '--force'), exit: 1, says: '--out m holds the input m/model.safetensors' },
   { name: 'an output under a file', files: { ...ratings, 'thesis.txt': 'mine\n' }, args: prepare('thesis.txt/ds'), exit: 1, says: 'cannot create it: ' },
   {
     name: 'an input derrd may not read (EACCES)', unprivileged: true, files: { 'secret.tsv': { fixture: 'ratings.tsv' } },
@@ -87,6 +90,7 @@ export const OUTPUT_ROWS: Row[] = [
     args: train('m', '--force'), exit: 0, says: 'status max-epochs', output: ['m'],
     after: (d) => assert.deepEqual(readdirSync(join(d, 'm')).filter((e) => e.startsWith('.')), []),
   },
+  { name: 'teacher import of an outside teacher works', files: outside, args: importTo('t'), exit: 0, says: 'imported m/model.safetensors → t', output: ['t'] },
   { name: 'data fetch of an unknown data set', args: ['data', 'fetch', 'movielens'], exit: 1, says: 'unknown data set "movielens" (known: citeulike)' },
   { name: 'data fetch --force over a user\'s directory: refused before downloading', failure: 3, files: { 'thesis/x.txt': 'x' }, args: ['data', 'fetch', 'citeulike', '--url', 'http://127.0.0.1:9/users.dat', '--cache', 'cache', '-o', 'thesis', '--force'], exit: 1, says: 'thesis: is a directory but not a prepared data set' },
 ];
