@@ -13,9 +13,9 @@ export class InputError extends Error {
 
 /** What a failing file-system call was doing, from Node's `syscall`. */
 const ACTIONS: Record<string, string> = {
-  open: 'open', read: 'read', write: 'write', mkdir: 'create the directory', rename: 'rename', unlink: 'remove', rmdir: 'remove',
-  rm: 'remove', scandir: 'list the directory', stat: 'read the attributes of', lstat: 'read the attributes of', access: 'access',
-  copyfile: 'copy', opendir: 'list the directory', symlink: 'link', chmod: 'change the permissions of', utime: 'touch',
+  open: 'open it', read: 'read it', write: 'write it', mkdir: 'create it', rename: 'rename it', unlink: 'remove it', rmdir: 'remove it',
+  rm: 'remove it', scandir: 'list it', opendir: 'list it', stat: 'read its attributes', lstat: 'read its attributes', access: 'access it',
+  copyfile: 'copy it', symlink: 'link it', chmod: 'change its permissions', utime: 'touch it',
 };
 
 /** The cause in words and what to do, for the errors a user can meet on their own files and disks. */
@@ -52,6 +52,6 @@ export function isFsError(err: unknown): err is NodeJS.ErrnoException & { code: 
 export function fsInputError(err: unknown, path?: string): Error {
   if (!isFsError(err)) return err instanceof Error ? err : new Error(String(err));
   const file = path ?? err.path ?? (err as { dest?: string }).dest;
-  const action = ACTIONS[err.syscall ?? ''] ?? err.syscall;
-  return new InputError(`cannot ${action} it: ${CAUSES[err.code]}`, { file });
+  const action = ACTIONS[err.syscall ?? ''] ?? `${err.syscall} it`;
+  return new InputError(`cannot ${action}: ${CAUSES[err.code]}`, { file });
 }

@@ -68,9 +68,9 @@ function splitLines(text: string): string[] {
 
 /** The rows of a delimited file as fields, each with its 1-based source line; blank and `#` lines left out. */
 interface Records {
-  count: number;
-  fields(k: number): string[];
-  line(k: number): number;
+  first: { fields: string[]; line: number } | null;
+  /** visits every row after the first, in order */
+  rest(visit: (fields: string[], line: number) => void): void;
 }
 
 /**
@@ -80,11 +80,21 @@ interface Records {
  */
 function readRecords(text: string, delimiter: string, path: string): Records {
   if (delimiter === ' ' || !text.includes('"')) {
-    const lines = splitLines(text);
+    const all = splitLines(text);
     const split = delimiter === ' ' ? (l: string) => l.trim().split(/\s+/) : (l: string) => l.split(delimiter).map((f) => f.trim());
-    const kept: number[] = [];
-    for (let i = 0; i < lines.length; i++) if (lines[i].trim() !== '' && !lines[i].startsWith('#')) kept.push(i);
-    return { count: kept.length, fields: (k) => split(lines[kept[k]]), line: (k) => kept[k] + 1 };
+    const skipped = (l: string) => l.startsWith('#') || l.trim() === '';
+    let firstIndex = 0;
+    while (firstIndex < all.length && skipped(all[firstIndex])) firstIndex++;
+    return {
+      first: firstIndex < all.length ? { fields: split(all[firstIndex]), line: firstIndex + 1 } : null,
+      rest: (visit) => {
+        for (let i = firstIndex + 1; i < all.length; i++) {
+          const l = all[i];
+          if (l.startsWith('#') || l.trim() === '') continue;
+          visit(split(l), i + 1);
+        }
+      },
+    };
   }
   let parsed: { record: string[]; info: { lines: number } }[];
   try {
@@ -101,7 +111,10 @@ function readRecords(text: string, delimiter: string, path: string): Records {
         : `not valid CSV (${e.message ?? String(err)})`;
     throw new InputError(problem, { file: path, line: e.lines });
   }
-  return { count: parsed.length, fields: (k) => parsed[k].record, line: (k) => parsed[k].info.lines };
+  return {
+    first: parsed.length > 0 ? { fields: parsed[0].record, line: parsed[0].info.lines } : null,
+    rest: (visit) => { for (let k = 1; k < parsed.length; k++) visit(parsed[k].record, parsed[k].info.lines); },
+  };
 }
 
 const columnList = (columns: readonly string[], delimiter: string) => columns.join(delimiter === '\t' ? '<TAB>' : delimiter === ' ' ? ' ' : delimiter);
@@ -112,8 +125,8 @@ export function readDelimited(path: string, options: DelimitedOptions = {}): Raw
   const firstLine = text.slice(0, text.search(/\r?\n|$/));
   const delimiter = options.delimiter ?? (firstLine.includes('\t') ? '\t' : firstLine.includes(',') ? ',' : ' ');
   const records = readRecords(text, delimiter, path);
-  if (records.count === 0) throw new InputError('no interactions in file (only blank or # lines)', { file: path });
-  const firstFields = records.fields(0);
+  if (!records.first) throw new InputError('no interactions in file (only blank or # lines)', { file: path });
+  const firstFields = records.first.fields;
   const headerGuess = firstFields.some((f) => HEADER_NAMES[f.toLowerCase()] !== undefined);
   const hasHeader = options.header ?? headerGuess;
   let columns = options.columns;
@@ -121,7 +134,7 @@ export function readDelimited(path: string, options: DelimitedOptions = {}): Raw
   if (!columns && hasHeader) {
     columns = firstFields.map((f) => HEADER_NAMES[f.toLowerCase()] ?? 'skip');
     if (!columns.includes('user') || !columns.includes('item')) {
-      throw new InputError(`header "${columnList(firstFields, delimiter)}" names no user and item columns (expected e.g. ${columnList(['user', 'item'], delimiter)})`, { file: path, line: records.line(0) });
+      throw new InputError(`header "${columnList(firstFields, delimiter)}" names no user and item columns (expected e.g. ${columnList(['user', 'item'], delimiter)})`, { file: path, line: records.first.line });
     }
   }
   if (!columns) {
@@ -139,9 +152,7 @@ export function readDelimited(path: string, options: DelimitedOptions = {}): Raw
   const shownColumns = columnList(columns, delimiter);
   const ratingHint = explicitColumns ? '' : ` (if column ${ratingCol + 1} is not a rating, say what it is, e.g. --columns ${columns.map((c, k) => (k === ratingCol ? 'skip' : c)).join(',')})`;
   const out: RawInteractions = { source: path, users: [], items: [], lines: [], timestamps: timeCol >= 0 ? [] : undefined };
-  for (let k = hasHeader ? 1 : 0; k < records.count; k++) {
-    const fields = records.fields(k);
-    const line = records.line(k);
+  const row = (fields: string[], line: number): void => {
     if (fields.length < expected) {
       throw new InputError(`too few columns: found ${fields.length}, need ${expected} (${shownColumns})`, { file: path, line });
     }
@@ -155,7 +166,7 @@ export function readDelimited(path: string, options: DelimitedOptions = {}): Raw
     if (ratingCol >= 0) {
       const rating = fields[ratingCol] === '' ? NaN : Number(fields[ratingCol]);
       if (!Number.isFinite(rating)) throw new InputError(`rating "${fields[ratingCol]}" is not a number${ratingHint}`, { file: path, line });
-      if (options.minRating !== undefined && rating < options.minRating) continue;
+      if (options.minRating !== undefined && rating < options.minRating) return;
     }
     if (timeCol >= 0) {
       const t = fields[timeCol] === '' ? NaN : Number(fields[timeCol]);
@@ -165,7 +176,9 @@ export function readDelimited(path: string, options: DelimitedOptions = {}): Raw
     out.users.push(user);
     out.items.push(item);
     out.lines.push(line);
-  }
+  };
+  if (!hasHeader) row(firstFields, records.first.line);
+  records.rest(row);
   if (out.users.length === 0) throw new InputError(options.minRating !== undefined ? `no interactions in file with rating >= ${options.minRating}` : 'no interactions in file', { file: path });
   return out;
 }
