@@ -9,12 +9,12 @@ const importArgs = (file: string, ...flags: string[]) => ['teacher', 'import', f
 
 export const ONNX_ROWS: Row[] = [
   { name: 'teacher import: an .onnx of random bytes', files: { ...data, 'x.onnx': new Uint8Array([0x0f, 0xff, 0xee, 0x07, 0x99, 0x01, 0x02]) }, args: importArgs('x.onnx'), exit: 1, says: 'x.onnx: not an ONNX model' },
-  { name: 'teacher import: an empty .onnx', files: { ...data, 'x.onnx': '' }, args: importArgs('x.onnx'), exit: 1, says: 'x.onnx' },
+  { name: 'teacher import: an empty .onnx', files: { ...data, 'x.onnx': '' }, args: importArgs('x.onnx'), exit: 1, says: 'x.onnx: not an ONNX model (no graph or IR version)' },
   { name: 'teacher import: a text file named .onnx', files: { ...data, 'x.onnx': 'this is not a model\n' }, args: importArgs('x.onnx'), exit: 1, says: 'x.onnx: not an ONNX model' },
-  { name: 'teacher import: a truncated ONNX model', files: onnx, setup: (d) => { const p = join(d, 'model.onnx'); writeFileSync(p, readFileSync(p).subarray(0, 300)); }, args: importArgs('model.onnx'), exit: 1, says: 'model.onnx' },
+  { name: 'teacher import: a truncated ONNX model', files: onnx, setup: (d) => { const p = join(d, 'model.onnx'); writeFileSync(p, readFileSync(p).subarray(0, 300)); }, args: importArgs('model.onnx'), exit: 1, says: 'model.onnx: not an ONNX model (truncated' },
   { name: 'teacher import: an ONNX model without its id map', files: onnx, setup: (d) => rmSync(join(d, 'model.ids.json')), args: importArgs('model.onnx'), exit: 1, says: 'model.ids.json: id map file not found' },
   { name: 'teacher import: an id map that is not JSON', files: onnx, setup: (d) => writeFileSync(join(d, 'model.ids.json'), '{"users": ['), args: importArgs('model.onnx'), exit: 1, says: 'model.ids.json: id map is not valid JSON' },
-  { name: 'teacher import: an id map with a duplicate user', files: onnx, setup: (d) => editJson(join(d, 'model.ids.json'), (m) => { const u = m.users as string[]; u[1] = u[0]; }), args: importArgs('model.onnx'), exit: 1, says: 'model.ids.json' },
+  { name: 'teacher import: an id map with a duplicate user', files: onnx, setup: (d) => editJson(join(d, 'model.ids.json'), (m) => { const u = m.users as string[]; u[1] = u[0]; }), args: importArgs('model.onnx'), exit: 1, says: /model\.ids\.json: users lists raw id "[^"]+" twice/ },
   { name: 'teacher import: an id map without items', files: onnx, setup: (d) => editJson(join(d, 'model.ids.json'), (m) => { delete m.items; }), args: importArgs('model.onnx'), exit: 1, says: 'id map must be {"users": [raw ids in row order], "items": [...]}' },
   { name: 'teacher import: --model for an ONNX teacher', files: onnx, args: importArgs('model.onnx', '--model', 'bpr'), exit: 2, says: '--model applies to safetensors teachers' },
   { name: 'teacher import: --map of an ONNX teacher naming a table', files: onnx, args: importArgs('model.onnx', '--map', 'user_gmf=x'), exit: 2, says: '--map for an ONNX teacher names its inputs and output' },
