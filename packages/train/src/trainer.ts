@@ -334,11 +334,10 @@ export function parameterCount(kind: ModelKind, numUsers: number, numItems: numb
 }
 
 /**
- * Float32 values held while training, measured: peak RSS of BPR d=100,000 on 180 rows at batch 64 was 1.42 GB above a
- * d=4 run, 20 copies of its 18M parameters (weights, gradients, two Adam moments and the optimizer's temporaries in
- * the backend; the evaluation's transposed table; the checkpoint's copies and encoded files), and at batch 1024 the
- * per-batch activations (about 10 × batch × dim) overflowed the wasm heap. 6 of the parameter copies and the
- * activations live in the backend.
+ * Float32 values a training run holds, from the peak memory of BPR runs at large d: about 20 copies of the parameters
+ * (weights, gradients, two Adam moments and the optimizer's temporaries; the evaluation's transposed table; the
+ * checkpoint's copies and encoded files) and about 10 × batch × dim of per-batch activations; 6 of those copies and the
+ * activations live in the backend, which for wasm is one 4 GiB heap.
  */
 const HOST_COPIES = 20;
 const BACKEND_COPIES = 6;
