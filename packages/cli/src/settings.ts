@@ -5,7 +5,7 @@
  */
 import { PREPARE_DEFAULTS, SYNTH_DEFAULTS, SettingError, type PrepareOptions, type SettingSpec, type SettingValue, type SynthOptions } from '@derrd/core';
 import {
-  BACKENDS, DE_DEFAULTS, METHODS, MODEL_KINDS, MODEL_RECIPES, RRD_DEFAULTS, RD_DEFAULTS, CD_DEFAULTS, TRAIN_DEFAULTS, methodDefaults,
+  BACKENDS, DE_DEFAULTS, IR_DEFAULTS, METHODS, MODEL_KINDS, MODEL_RECIPES, RRD_DEFAULTS, RD_DEFAULTS, CD_DEFAULTS, TRAIN_DEFAULTS, methodDefaults,
   type MethodName, type MethodSettings, type ModelKind, type TrainConfig,
 } from '@derrd/train';
 import { PROVIDERS } from '@derrd/runtime';
@@ -88,6 +88,13 @@ export const DISTILL_SETTINGS: readonly Setting[] = [
   { name: 'rrd-temperature', type: positive, default: RRD_DEFAULTS.temperature, formerly: ['temperature'], doc: 'RRD: T in exp(-rank/T)' },
   { name: 'rrd-sampling', type: choice(['sample', 'top']), default: RRD_DEFAULTS.sampling, formerly: ['sampling'], doc: 'RRD: sample (the paper) | top (the teacher\'s first K, the authors\' later variant)' },
   { name: 'rrd-score', type: choice(['raw', 'sigmoid']), defaultText: 'raw for BPR, sigmoid for NeuMF', formerly: ['score'], doc: 'RRD: the student score it ranks: raw (inner product / logit) | sigmoid (probability)' },
+  { name: 'lambda-ir', type: positive, defaultText: `${IR_DEFAULTS.lambda} for BPR, 0.05 for NeuMF`, doc: 'IR-RRD: λ_IR, the weight of the item-side term' },
+  { name: 'ir-k', type: int(1), default: IR_DEFAULTS.interesting, doc: 'IR-RRD: interesting users per item (at most ir-top-n)' },
+  { name: 'ir-l', type: int(1), default: IR_DEFAULTS.uninteresting, doc: 'IR-RRD: uninteresting users per item' },
+  { name: 'ir-top-n', type: int(1), default: IR_DEFAULTS.topN, doc: 'IR-RRD: length of the teacher\'s per-item user ranking (below the number of users)' },
+  { name: 'ir-temperature', type: positive, default: IR_DEFAULTS.temperature, doc: 'IR-RRD: T in exp(-rank/T)' },
+  { name: 'ir-sampling', type: choice(['sample', 'top']), default: IR_DEFAULTS.sampling, doc: 'IR-RRD: sample (the paper) | top (the teacher\'s first K users)' },
+  { name: 'ir-score', type: choice(['raw', 'sigmoid']), defaultText: 'raw for BPR, sigmoid for NeuMF', doc: 'IR-RRD: the student score it ranks, as rrd-score' },
   { name: 'lambda-rd', type: positive, default: RD_DEFAULTS.lambda, doc: 'RD: weight of the distillation term' },
   { name: 'lambda-cd', type: positive, default: CD_DEFAULTS.lambda, doc: 'CD: weight of the distillation term' },
 ];
@@ -148,7 +155,8 @@ export function methodValues(kind: string, method: MethodName): Values {
     method, 'lambda-de': s.de.lambda, experts: s.de.numExperts, 'de-mode': s.de.mode, 'de-max-experts': s.de.sparseMaxExperts, 'de-threads': 'auto',
     'tau-start': s.de.tauStart, 'tau-end': s.de.tauEnd, 'anneal-epochs': s.de.annealEpochs, 'lambda-rrd': s.rrd.lambda, 'rrd-k': s.rrd.interesting,
     'rrd-l': s.rrd.uninteresting, 'rrd-top-n': s.rrd.topN, 'rrd-temperature': s.rrd.temperature, 'rrd-sampling': s.rrd.sampling,
-    'rrd-score': s.rrd.score ?? 'raw', 'lambda-rd': s.rd.lambda, 'lambda-cd': s.cd.lambda,
+    'rrd-score': s.rrd.score ?? 'raw', 'lambda-ir': s.ir.lambda, 'ir-k': s.ir.interesting, 'ir-l': s.ir.uninteresting, 'ir-top-n': s.ir.topN,
+    'ir-temperature': s.ir.temperature, 'ir-sampling': s.ir.sampling, 'ir-score': s.ir.score ?? 'raw', 'lambda-rd': s.rd.lambda, 'lambda-cd': s.cd.lambda,
   };
 }
 
@@ -171,6 +179,13 @@ export function toMethodSettings(v: Values, kind: string, method: MethodName): M
   set<'sample' | 'top'>(v['rrd-sampling'], (x) => { s.rrd.sampling = x; });
   // absent means raw: keeps the settings (and resume identity) of runs made before the option existed
   set<string>(v['rrd-score'], (x) => { if (x === 'sigmoid') s.rrd.score = 'sigmoid'; else delete s.rrd.score; });
+  set<number>(v['lambda-ir'], (x) => { s.ir.lambda = x; });
+  set<number>(v['ir-k'], (x) => { s.ir.interesting = x; });
+  set<number>(v['ir-l'], (x) => { s.ir.uninteresting = x; });
+  set<number>(v['ir-top-n'], (x) => { s.ir.topN = x; });
+  set<number>(v['ir-temperature'], (x) => { s.ir.temperature = x; });
+  set<'sample' | 'top'>(v['ir-sampling'], (x) => { s.ir.sampling = x; });
+  set<string>(v['ir-score'], (x) => { if (x === 'sigmoid') s.ir.score = 'sigmoid'; else delete s.ir.score; });
   set<number>(v['lambda-rd'], (x) => { s.rd.lambda = x; });
   set<number>(v['lambda-cd'], (x) => { s.cd.lambda = x; });
   return s;

@@ -82,7 +82,7 @@ test('every numeric setting has a range, for flags and config keys alike; unknow
     [flagError(PREPARE_SETTINGS, ['--candidates', '-3']), /^--candidates must be an integer >= 0, got "-3"$/],
     [flagError(SYNTH_SETTINGS, ['--popularity-exponent', '-1']), /^--popularity-exponent must be a number >= 0, got "-1"$/],
     [flagError(PIPELINE_SECTIONS.distill.settings, ['--distill-tau-end', '0'], 'distill-'), /^--distill-tau-end must be a number > 0, got "0"$/],
-    [flagError(PIPELINE_SECTIONS.latency.settings, ['--latency-providers', 'cpu,tpu'], 'latency-'), /^--latency-providers must be a comma-separated list of cpu\|cuda\|wasm, got "cpu,tpu"$/],
+    [flagError(PIPELINE_SECTIONS.latency.settings, ['--latency-providers', 'cpu,tpu'], 'latency-'), /^--latency-providers must be a comma-separated list of cpu\|cuda\|webgpu\|wasm, got "cpu,tpu"$/],
     [flagError(DEMO_SETTINGS, ['--port', '99999']), /^--port must be an integer >= 0 and <= 65535, got "99999"$/],
     [flagError(DISTILL_COMMAND_SETTINGS, ['--tau-start', '0.5', '--experts', '4']), /^accepted$/],
     [keyError(distill, { 'tau-start': -1 }), /config key "tau-start" must be a number > 0, got -1/],

@@ -13,11 +13,8 @@ import { serveDemo } from '@derrd/serve-web';
 const CHROMIUM = '/usr/bin/chromium';
 const OUTPUT = join(import.meta.dirname, '..', '..', '..', 'test-output', 'browser');
 
-/** Dense-id top-k from the Node runtime (recommendDense once the runtime's recommend() speaks raw ids). */
-function denseTopK(rec: Recommender): (users: number[], k: number, exclude?: number[][]) => Promise<{ items: number[][] }> {
-  const r = rec as Recommender & { recommendDense?: Recommender['recommend'] };
-  return (r.recommendDense ?? r.recommend).bind(rec);
-}
+/** Dense-id top-k from the Node runtime. */
+const denseTopK = (rec: Recommender) => rec.recommendDense.bind(rec);
 
 const seenOf = (ds: Dataset, u: number) => Array.from(ds.trainItems.subarray(ds.trainIndptr[u], ds.trainIndptr[u + 1]));
 

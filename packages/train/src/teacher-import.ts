@@ -42,6 +42,9 @@ export function teacherRefusal(card: ModelCard, method: MethodName): string | nu
   if (isRankingTeacher(card) && methodTerms(method).includes('de')) {
     return `method ${method} needs DE, which distils the teacher's embeddings, and ${card.name} is an ONNX teacher that gives only its ranking (${card.origin?.file ?? 'imported'}): use --method rrd, rd or cd, or import the teacher's tables from safetensors (\`derrd teacher import model.safetensors\`)`;
   }
+  if (isRankingTeacher(card) && methodTerms(method).includes('ir')) {
+    return `method ${method} needs the teacher's top users of every item, and ${card.name} is an ONNX teacher that gives only each user's top items (${card.origin?.file ?? 'imported'}): use --method rrd, rd or cd, or import the teacher's tables from safetensors (\`derrd teacher import model.safetensors\`)`;
+  }
   return null;
 }
 

@@ -21,12 +21,16 @@ export function checkMethodSettings(method: MethodName, s: MethodSettings, ds: D
   if (methodTerms(method).includes('rrd') && s.rrd.interesting > s.rrd.topN) throw new InputError(`${flag('rrd-k')} ${s.rrd.interesting} exceeds ${flag('rrd-top-n')} ${s.rrd.topN}: RRD draws its interesting items from the teacher's top ${s.rrd.topN}`);
   if (s.rrd.topN >= ds.numItems) throw new InputError(`${flag('rrd-top-n')} ${s.rrd.topN} must be below the number of items (${ds.numItems}): lower it, e.g. ${flag('rrd-top-n')} ${Math.max(1, Math.floor(ds.numItems / 5))}`);
   if (rankingTopN !== undefined && s.rrd.topN > rankingTopN) throw new InputError(`${flag('rrd-top-n')} ${s.rrd.topN} is longer than the imported teacher's ranking (${rankingTopN}): lower it, or import the teacher again with --top-n ${s.rrd.topN}`);
+  if (methodTerms(method).includes('ir')) {
+    if (s.ir.interesting > s.ir.topN) throw new InputError(`${flag('ir-k')} ${s.ir.interesting} exceeds ${flag('ir-top-n')} ${s.ir.topN}: IR-RRD draws its interesting users from the teacher's top ${s.ir.topN} users of each item`);
+    if (s.ir.topN >= ds.numUsers) throw new InputError(`${flag('ir-top-n')} ${s.ir.topN} must be below the number of users (${ds.numUsers}): lower it, e.g. ${flag('ir-top-n')} ${Math.max(1, Math.floor(ds.numUsers / 5))}`);
+  }
 }
 
 export function registerDistillCommand(program: Command): void {
   const cmd = program
     .command('distill')
-    .description('train a small student from a trained teacher with DE, RRD, DE-RRD or the RD/CD baselines (none: no distillation)')
+    .description('train a small student from a trained teacher with DE, RRD, DE-RRD, IR-RRD (RRD + item side), DE-IR-RRD or the RD/CD baselines (none: no distillation)')
     .requiredOption('--teacher <dir>', 'teacher checkpoint directory (from `derrd train` or `derrd teacher import`)');
   addRunOptions(cmd);
   addSettingOptions(cmd, DISTILL_COMMAND_SETTINGS, { defaults: { model: 'the teacher\'s (bpr for an ONNX teacher)', dim: 20 } });
@@ -55,13 +59,14 @@ export function registerDistillCommand(program: Command): void {
     setDeThreads(threads);
     if (methodTerms(method).includes('de') && settings.de.mode === 'sparse') info(`DE kernel on ${threads} thread${threads > 1 ? 's' : ''}`);
 
-    const bar = new Progress('teacher ranking', dataset.numUsers);
+    const bars = { user: new Progress('teacher ranking', dataset.numUsers), item: new Progress('teacher item ranking', dataset.numUsers) };
     const setup = prepareDistillation({
       teacherDir, teacher, dataset, method, settings, seed: config.seed,
-      onRankingProgress: (done) => bar.update(done),
+      onRankingProgress: (done, _total, side) => bars[side].update(done),
       onRanking: (r) => {
-        bar.done();
-        info(`teacher top-${r.topN} ranking ${r.cached ? 'reused from cache' : `computed in ${r.seconds.toFixed(1)} s and cached`} (${teacherDir})`);
+        bars[r.side].done();
+        const what = r.side === 'user' ? `top-${r.topN} ranking` : `top-${r.topN} users per item`;
+        info(`teacher ${what} ${r.cached ? 'reused from cache' : `computed in ${r.seconds.toFixed(1)} s and cached`} (${teacherDir})`);
       },
     });
     await runTraining(opts, config, v.backend as BackendRequest, {

@@ -11,7 +11,7 @@ import {
   InputError, canonicalJson, checkpointFinished, formatPValue, loadDataset, pairedTest, readCard, sha256, trainingFinished, writeFileAtomic, type Dataset, type EvalResult, type ModelCard,
 } from '@derrd/core';
 import { exportCheckpoint } from '@derrd/export';
-import { createRecommender, type Provider, type Recommender } from '@derrd/runtime';
+import { createRecommender, type Provider } from '@derrd/runtime';
 import {
   TRAIN_DEFAULTS, DERRD_VERSION, checkTrainingMemory, deThreads, evaluateCheckpoint, initBackend, isRankingTeacher, loadCheckpoint, parseMethod, prepareDistillation, setDeThreads, train,
   type BackendRequest, type TrainConfig,
@@ -225,8 +225,8 @@ export function registerPipelineCommand(program: Command): void {
         all[name] = [];
         for (const provider of latencySettings.providers) {
           const rec = await createRecommender(m.path, { provider, threads: latencySettings.threads });
-          // timed on dense ids: recommendDense where the runtime has it (its recommend() then takes raw ids)
-          const topK = (rec as Recommender & { recommendDense?: Recommender['recommend'] }).recommendDense?.bind(rec) ?? rec.recommend.bind(rec);
+          // timed on dense ids (recommend() takes raw ids and would add the id-map lookups to the timing)
+          const topK = rec.recommendDense.bind(rec);
           for (const [batch, reps] of [[1, latencySettings.repsB1], [64, latencySettings.repsB64]] as const) {
             const times: number[] = [];
             for (let r = 0; r < reps + 10; r++) {
