@@ -80,7 +80,7 @@ for (const [family, rows] of Object.entries(CORPUS)) {
         assert.doesNotMatch(r.stderr, STACK, `a stack trace\n${shown}`);
         if (row.exit !== 0) assert.ok(r.stderr.trim().split('\n').length <= 3, `a short message expected\n${shown}`);
         assert.deepEqual(changedPaths(before, snapshot(rowDir, row.output)), [], `changed outside the declared output (${(row.output ?? []).join(', ') || 'none'})\n${shown}`);
-        row.after?.(rowDir, r);
+        await row.after?.(rowDir, r);
       });
     }
   });

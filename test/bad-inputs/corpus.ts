@@ -60,7 +60,7 @@ export interface Row {
   /** paths in the row's dir the run may create or change; everything else must be as before */
   output?: string[];
   /** further checks after the run */
-  after?: (dir: string, result: RunResult) => void;
+  after?: (dir: string, result: RunResult) => void | Promise<void>;
   env?: Record<string, string>;
   /** run as a user that is not root (spawned; as root through setpriv to nobody) */
   unprivileged?: boolean;

@@ -1,10 +1,22 @@
-/** ONNX files where the CLI reads them today: `derrd teacher import` of a model, and an ONNX file given as a checkpoint. */
-import { readFileSync, rmSync, writeFileSync } from 'node:fs';
+/**
+ * ONNX files where the CLI reads them (`derrd teacher import` of a model, an ONNX file given as a checkpoint) and
+ * where it writes them: `derrd export` checks every flag first and writes only a verified model.
+ */
+import assert from 'node:assert/strict';
+import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { editJson, type Row } from './corpus.ts';
+import { derrd, editJson, type Row } from './corpus.ts';
 
 const data = { data: { fixture: 'data' } } as const;
 const onnx = { ...data, 'model.onnx': { fixture: 'model.onnx' }, 'model.ids.json': { fixture: 'model.ids.json' } } as const;
+const ckpt = { ...data, m: { fixture: 'bpr' } } as const;
+const exportArgs = (...flags: string[]) => ['export', 'm', '-o', 'v0.onnx', '--data', 'data', ...flags];
+/** the corrected command then writes the model (no "output file exists" left over from the refused run) */
+const rerunWorks = (...flags: string[]) => async (dir: string) => {
+  const r = await derrd(exportArgs(...flags), dir);
+  assert.equal(r.status, 0, `corrected re-run: ${r.stderr}`);
+  assert.ok(existsSync(join(dir, 'v0.onnx')) && existsSync(join(dir, 'v0.ids.json')), 'the corrected re-run wrote v0.onnx and v0.ids.json');
+};
 const importArgs = (file: string, ...flags: string[]) => ['teacher', 'import', file, '--data', 'data', '-o', 't', ...flags];
 
 export const ONNX_ROWS: Row[] = [
@@ -22,4 +34,13 @@ export const ONNX_ROWS: Row[] = [
   { name: 'teacher import: another extension', files: { ...data, 'model.pt': 'x' }, args: importArgs('model.pt'), exit: 1, says: 'model.pt: expected a .safetensors file (tensor teacher) or an .onnx model' },
   { name: 'evaluate: an ONNX file given as a checkpoint', files: onnx, args: ['evaluate', 'model.onnx', '--data', 'data'], exit: 1, says: 'model.onnx: expected a checkpoint directory' },
   { name: 'distill: an ONNX file given as the teacher', files: onnx, args: ['distill', '--teacher', 'model.onnx', '--data', 'data', '-o', 'd', '--backend', 'wasm'], exit: 1, says: 'model.onnx: expected a checkpoint directory' },
+  { name: 'export --verify --verify-users 0: refused before anything is written, the corrected run works', failure: 5, files: ckpt, args: exportArgs('--verify', '--verify-users', '0'), exit: 2, says: '--verify-users must be >= 1, got 0', after: rerunWorks('--verify', '--verify-users', '5') },
+  { name: 'export --verify --verify-users abc', failure: 5, files: ckpt, args: exportArgs('--verify', '--verify-users', 'abc'), exit: 2, says: '--verify-users must be an integer, got "abc"' },
+  { name: 'export --force --verify --verify-users 0 over a model: the model stays', failure: 5, files: { ...ckpt, 'v0.onnx': { fixture: 'model.onnx' }, 'v0.ids.json': { fixture: 'model.ids.json' } }, args: exportArgs('--force', '--verify', '--verify-users', '0'), exit: 2, says: '--verify-users must be >= 1' },
+  { name: 'export --triton with -o --verify --verify-users 0: no Triton entry either', failure: 5, files: ckpt, args: exportArgs('--triton', 'repo', '--verify', '--verify-users', '0'), exit: 2, says: '--verify-users must be >= 1' },
+  { name: 'export --verify without -o', files: ckpt, args: ['export', 'm', '--triton', 'repo', '--verify'], exit: 2, says: '--verify checks the -o model: give -o <file.onnx>' },
+  { name: 'export --opset 9', files: ckpt, args: exportArgs('--opset', '9'), exit: 1, says: 'unsupported opset 9' },
+  { name: 'export -o a file that is not .onnx', files: ckpt, args: ['export', 'm', '-o', 'v0.txt', '--data', 'data'], exit: 1, says: 'output must be a .onnx file path' },
+  { name: 'export -o an existing model without --force', files: { ...ckpt, 'v0.onnx': { fixture: 'model.onnx' } }, args: exportArgs(), exit: 1, says: 'output file exists (use --force to replace it)' },
+  { name: 'export --verify passes and writes the model', files: ckpt, args: exportArgs('--verify', '--verify-users', '5'), exit: 0, says: 'parity with exclusions: 5 users', output: ['v0.onnx', 'v0.ids.json'] },
 ];
