@@ -5,7 +5,7 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { chmodSync, mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
@@ -18,6 +18,8 @@ import { CONFIG_ROWS } from './rows-config.ts';
 import { CHECKPOINT_ROWS } from './rows-checkpoints.ts';
 import { ONNX_ROWS } from './rows-onnx.ts';
 import { OUTPUT_ROWS } from './rows-outputs.ts';
+import { HTTP_ROWS } from './rows-http.ts';
+import { startServer } from './http.ts';
 
 export const CORPUS: Record<Family, Row[]> = {
   'data files': DATA_FILE_ROWS,
@@ -51,11 +53,11 @@ after(() => {
   }
 });
 
-test('the corpus: at least 100 rows, each name unique', () => {
-  const rows = Object.values(CORPUS).flat();
-  const counts = Object.fromEntries(Object.entries(CORPUS).map(([f, r]) => [f, r.length]));
+test('the corpus: at least 120 rows, each name unique', () => {
+  const rows: { name: string }[] = [...Object.values(CORPUS).flat(), ...HTTP_ROWS];
+  const counts = { ...Object.fromEntries(Object.entries(CORPUS).map(([f, r]) => [f, r.length])), HTTP: HTTP_ROWS.length };
   process.stdout.write(`# corpus rows per family: ${JSON.stringify(counts)}, total ${rows.length}${OTHER_CLI ? `, spawned with ${OTHER_CLI}` : ''}\n`);
-  assert.ok(rows.length >= 100, `${rows.length} rows`);
+  assert.ok(rows.length >= 120, `${rows.length} rows`);
   assert.equal(new Set(rows.map((r) => r.name)).size, rows.length, 'row names are unique');
 });
 
@@ -85,3 +87,40 @@ for (const [family, rows] of Object.entries(CORPUS)) {
     }
   });
 }
+
+describe('HTTP', () => {
+  for (const row of HTTP_ROWS) {
+    test(`${row.failure ? `[failure ${row.failure}] ` : ''}${row.name}`, async () => {
+      const rowDir = mkdtempSync(join(base, `${String(serial++).padStart(3, '0')}-`));
+      writeRowFiles(rowDir, row.files ?? { 'model.onnx': { fixture: 'model.onnx' }, 'model.ids.json': { fixture: 'model.ids.json' } }, fixtures);
+      row.setup?.(rowDir);
+      const user = (JSON.parse(readFileSync(join(rowDir, 'model.ids.json'), 'utf8')) as { users: string[] }).users[0];
+      const fill = (text: string) => text.replaceAll('{user}', user);
+      const before = snapshot(rowDir);
+      const server = await startServer(rowDir, row.withData ?? false);
+      try {
+        const body = typeof row.body === 'function' ? row.body(rowDir) : row.body;
+        const r = await (row.admin ? server.admin : server.app).inject({
+          method: row.method, url: fill(row.url), ...(body !== undefined ? { payload: fill(body), headers: { 'content-type': 'application/json', ...row.headers } } : {}),
+        });
+        const shown = `${row.method} ${fill(row.url)}${body !== undefined ? ` ${fill(body)}` : ''}\nstatus ${r.statusCode}\nbody: ${r.body.slice(0, 2000)}`;
+        assert.equal(r.statusCode, row.status, shown);
+        // the message as a client reads it: the error's message of a JSON answer, else the body
+        let message = r.body;
+        try {
+          const parsed = JSON.parse(r.body) as { error?: string | { message?: string } };
+          const m = typeof parsed.error === 'string' ? parsed.error : parsed.error?.message;
+          if (typeof m === 'string') message = m;
+        } catch { /* not JSON: the body itself */ }
+        if (typeof row.says === 'string') assert.ok(message.includes(row.says), `answer lacks "${row.says}"\n${shown}`);
+        else assert.match(message, row.says, shown);
+        assert.doesNotMatch(r.body, STACK, `a stack trace\n${shown}`);
+        if (row.status === 405) assert.ok(r.headers.allow, `405 without an Allow header\n${shown}`);
+        await row.after?.(server, rowDir);
+      } finally {
+        await server.close();
+      }
+      assert.deepEqual(changedPaths(before, snapshot(rowDir)), [], 'the request changed files in the row\'s dir');
+    });
+  }
+});

@@ -2,6 +2,8 @@
 import { lines, type Row } from './corpus.ts';
 
 const data = { data: { fixture: 'data' } } as const;
+const model = { 'model.onnx': { fixture: 'model.onnx' }, 'model.ids.json': { fixture: 'model.ids.json' } } as const;
+const serve = (...flags: string[]) => ['serve', '--model', 'model.onnx', '--workers', '0', ...flags];
 const withTeacher = { data: { fixture: 'data' }, teacher: { fixture: 'bpr' } } as const;
 const users = { 'users.dat': lines('2 10 11', '3 10 12 13', '1 11') };
 const prepare = (...flags: string[]) => ['data', 'prepare', '-i', 'users.dat', '-o', 'ds', '--candidates', '0', ...flags];
@@ -60,4 +62,12 @@ export const FLAG_ROWS: Row[] = [
   { name: 'pipeline --teacher-dim 0', args: ['pipeline', '-o', 'run', '--teacher-dim', '0'], exit: 2, says: '--teacher-dim must be an integer >= 1, got "0"' },
   { name: 'pipeline --recipe fast', args: ['pipeline', '-o', 'run', '--recipe', 'fast'], exit: 2, says: '--recipe must be one of demo|paper, got "fast"' },
   { name: 'pipeline --distill-rrd-k 0', args: ['pipeline', '-o', 'run', '--distill-rrd-k', '0'], exit: 2, says: '--distill-rrd-k must be an integer >= 1' },
+  { name: 'serve --port 99999: refused before the model is loaded', files: model, args: serve('--port', '99999'), exit: 2, says: '--port must be a port from 0 to 65535 (0: any free port), got "99999"' },
+  { name: 'serve --port -1', files: model, args: serve('--port', '-1'), exit: 2, says: '--port must be a port from 0 to 65535' },
+  { name: 'serve --admin-port 70000', files: model, args: serve('--admin-port', '70000'), exit: 2, says: '--admin-port must be a port from 0 to 65535' },
+  { name: 'serve --port 65535 without --admin-port (no port + 1)', files: model, args: serve('--port', '65535'), exit: 2, says: '--port 65535 leaves no port + 1 for the admin API: give --admin-port' },
+  { name: 'serve --host 999.1.1.1', files: model, args: serve('--host', '999.1.1.1'), exit: 2, says: '--host 999.1.1.1 is not an IPv4 address' },
+  { name: 'serve --workers -1', files: model, args: serve('--workers', '-1'), exit: 2, says: '--workers must be >= 0, got -1' },
+  { name: 'serve --cold-start sometimes', files: model, args: serve('--cold-start', 'sometimes'), exit: 2, says: '--cold-start must be one of error|popular' },
+  { name: 'serve a model that does not exist', args: ['serve', '--model', 'gone.onnx', '--workers', '0', '--port', '0'], exit: 1, says: 'gone.onnx: model file not found' },
 ];

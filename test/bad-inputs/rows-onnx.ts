@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { derrd, editJson, type Row } from './corpus.ts';
+import { poisonOnnx } from './rows-http.ts';
 
 const data = { data: { fixture: 'data' } } as const;
 const onnx = { ...data, 'model.onnx': { fixture: 'model.onnx' }, 'model.ids.json': { fixture: 'model.ids.json' } } as const;
@@ -43,4 +44,6 @@ export const ONNX_ROWS: Row[] = [
   { name: 'export -o a file that is not .onnx', files: ckpt, args: ['export', 'm', '-o', 'v0.txt', '--data', 'data'], exit: 1, says: 'output must be a .onnx file path' },
   { name: 'export -o an existing model without --force', files: { ...ckpt, 'v0.onnx': { fixture: 'model.onnx' } }, args: exportArgs(), exit: 1, says: 'output file exists (use --force to replace it)' },
   { name: 'export --verify passes and writes the model', files: ckpt, args: exportArgs('--verify', '--verify-users', '5'), exit: 0, says: 'parity with exclusions: 5 users', output: ['v0.onnx', 'v0.ids.json'] },
+  { name: 'serve: a model with NaN weights is refused at start', failure: 6, files: { ...onnx, m: { fixture: 'bpr' } }, setup: poisonOnnx(NaN), args: ['serve', '--model', 'next.onnx', '--workers', '0', '--port', '0'], exit: 1, says: 'next.onnx: weight "user_embedding" holds 1 non-finite value (the first, NaN' },
+  { name: 'teacher import: an ONNX teacher with NaN weights', files: { ...onnx, m: { fixture: 'bpr' } }, setup: poisonOnnx(NaN), args: importArgs('next.onnx', '--top-n', '20'), exit: 1, says: /the teacher scored user "[^"]+", item "[^"]+" as NaN/ },
 ];

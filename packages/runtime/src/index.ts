@@ -6,12 +6,12 @@
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
-import { NotOnnxError, readMetadataProps } from './metadata.js';
+import { NotOnnxError, findNonFiniteWeights, readMetadataProps, type NonFiniteWeights } from './metadata.js';
 import { RuntimeError, buildFlatFeeds, compactResults, flattenExclude, splitFlat, type FlatExclude, type FlatResult } from './feeds.js';
 import { checkIdMaps, checkIdMapsName, rawIdOf, type IdMaps } from './idmaps.js';
 import { DEFAULT_MAX_MODEL_BYTES, readRegularFile } from './modelfile.js';
 
-export { readMetadataProps, NotOnnxError } from './metadata.js';
+export { readMetadataProps, findNonFiniteWeights, NotOnnxError, type NonFiniteWeights } from './metadata.js';
 export { RuntimeError, buildFeeds, buildFlatFeeds, compactResults, flattenExclude, splitFlat, splitResults, type FeedArrays, type FeedLimits, type FlatExclude, type FlatResult } from './feeds.js';
 export { checkIdMaps, checkIdMapsName, rawIdOf, type IdMaps, type IdMapExpectation } from './idmaps.js';
 export { readRegularFile, DEFAULT_MAX_MODEL_BYTES } from './modelfile.js';
@@ -148,14 +148,23 @@ function parseInfo(metadata: Record<string, string>): { info: DerrdModelInfo | n
   };
 }
 
-/** The derrd metadata of model bytes without opening a session; throws RuntimeError when the bytes are not ONNX. */
+/**
+ * The derrd metadata of model bytes without opening a session; throws RuntimeError when the bytes are not ONNX or a
+ * float weight is NaN or infinite (onnxruntime would load such a model and answer every query with NaN scores).
+ */
 export function inspectModel(bytes: Uint8Array, path: string): { info: DerrdModelInfo | null; missing: string[] } {
   let meta;
+  let nonFinite: NonFiniteWeights | null;
   try {
     meta = readMetadataProps(bytes);
     if (!meta.hasGraph || meta.irVersion === null) throw new NotOnnxError('no graph or IR version');
+    nonFinite = findNonFiniteWeights(bytes);
   } catch (err) {
     throw new RuntimeError(`${path}: not an ONNX model (${(err as Error).message})`);
+  }
+  if (nonFinite) {
+    const { tensor, count, first, index } = nonFinite;
+    throw new RuntimeError(`${path}: weight "${tensor}" holds ${count} non-finite value${count > 1 ? 's' : ''} (the first, ${first}, at index ${index}): this model cannot score; export it again from a checkpoint with finite weights`);
   }
   return parseInfo(meta.metadata);
 }
