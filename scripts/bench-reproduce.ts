@@ -16,8 +16,8 @@
  * Each student row also gets a paired per-user test against the undistilled student at H@5 and N@5 (as `derrd compare`).
  * The training recipe (batch size, coupled L2) is the same for the teacher and every student of a table. BPR: the
  * authors' DE-RRD code (batch 1024, L2 1e-3). NeuMF: no DE-RRD file gives one, so the default is the authors' NeuMF
- * base code (RS_Implicit_Feedback_PyTorch: batch 512, L2 1e-4); with the BPR recipe our NeuMF d=250 teacher
- * overfits less but reaches only H@5 0.42.
+ * base code (RS_Implicit_Feedback_PyTorch: batch 512, L2 1e-4); why, with the figures: docs/results.md, "The NeuMF
+ * recipe". The tables this writes, and what they showed, are in docs/results.md.
  */
 import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync } from 'node:fs';

@@ -10,7 +10,7 @@ import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import Fastify from 'fastify';
 import * as ort from 'onnxruntime-node';
-import { readMetadataProps } from '@derrd/runtime/metadata';
+import { readMetadataProps } from '@derrd/runtime-common';
 
 const mode = process.argv[2];
 const arg = (name: string, fallback?: string) => { const k = process.argv.indexOf(`--${name}`); return k > 0 ? process.argv[k + 1] : fallback; };

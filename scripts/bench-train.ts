@@ -7,7 +7,7 @@
  * --report-only trains and times nothing: it tables the finished runs on disk and keeps the ms/step figures of the last
  * full run (bench/results/train-citeulike.json), so that a report taken while other jobs run does not overwrite them.
  * Recipe: BPR as issue 3 (batch 1024, L2 1e-3); NeuMF as bench:reproduce (batch 512, L2 1e-4, the authors' NeuMF base
- * code), because with the BPR recipe our NeuMF d=250 teacher reaches only H@5 0.42. A finished run trained with another
+ * code), which trains the better NeuMF teacher (docs/results.md, "The NeuMF recipe"). A finished run trained with another
  * recipe is refused. Finished runs of other seeds (cu-<run>-seedN, from `derrd train --seed N`) add a line with
  * every seed's H@5, their mean and sd: the seed moves the BPR student by more than its target window is wide.
  */

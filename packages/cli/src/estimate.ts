@@ -7,7 +7,7 @@ import type { Dataset } from '@derrd/core';
 import { methodTerms, type MethodName, type MethodSettings, type TrainConfig } from '@derrd/train';
 
 /**
- * Seconds per unit on an idle 2-core machine, wasm backend, fitted to the README's CiteULike epoch times (BPR d=20 and
+ * Seconds per unit on an idle 2-core machine, wasm backend, fitted to the CiteULike epoch times of docs/results.md (BPR d=20 and
  * d=200, NeuMF d=25 and d=250, DE-RRD and RRD students) and the demo data set's (BPR d=8 and d=64): good to about 2x;
  * a shared machine is slower. Per training triple (plus per triple and dimension), per evaluation score and
  * dimension, and for the distillation terms per triple (DE: all its expert sets; RRD/RD/CD: per scored item).

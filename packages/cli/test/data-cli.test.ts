@@ -83,7 +83,7 @@ test('data synth writes a TSV that prepares; --help shows defaults', () => {
   assert.match(derrd(['data', 'prepare', '--help']).stdout, /--candidates <n>.*\(an integer >= 0; default: 499\)/s);
 });
 
-test('CiteULike (shared data): users.dat with >= 5 interactions and the authors\' split give the paper\'s counts', { skip: !existsSync(CITEULIKE) && 'shared CiteULike data not present' }, () => {
+test('CiteULike (shared data): users.dat with >= 5 interactions and the authors\' split give the paper\'s counts', { skip: !existsSync(CITEULIKE) && `data: the shared CiteULike data is not at ${CITEULIKE} (set DERRD_CITEULIKE to its directory)` }, () => {
   const dir = tmp();
   const raw = derrd(['data', 'prepare', '-i', join(CITEULIKE, 'raw', 'users.dat'), '--min-user', '5', '-o', join(dir, 'raw'), '--json']);
   assert.equal(raw.status, 0, raw.stderr);

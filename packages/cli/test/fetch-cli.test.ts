@@ -18,8 +18,10 @@ function derrdAsync(args: string[]): Promise<{ status: number | null; stdout: st
   });
 }
 
-test('data fetch citeulike: downloads over HTTP (127.0.0.1), checks the sha256, caches and prepares; a corrupted download saves nothing', async () => {
-  const raw = existsSync(join(CITEULIKE, 'raw', 'users.dat')) ? readFileSync(join(CITEULIKE, 'raw', 'users.dat')) : null;
+const USERS_DAT = join(CITEULIKE, 'raw', 'users.dat');
+
+/** A local HTTP server with /users.dat (when given), a corrupted download and 404s; counts its hits. */
+async function withServer(raw: Buffer | null, body: (base: string, hits: () => number, dir: string) => Promise<void>): Promise<void> {
   let hits = 0;
   const server = createServer((req, res) => {
     hits++;
@@ -28,9 +30,15 @@ test('data fetch citeulike: downloads over HTTP (127.0.0.1), checks the sha256, 
     else res.writeHead(404).end();
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  const base = `http://127.0.0.1:${(server.address() as { port: number }).port}`;
-  const dir = mkdtempSync(join(tmpdir(), 'derrd-fetch-'));
   try {
+    await body(`http://127.0.0.1:${(server.address() as { port: number }).port}`, () => hits, mkdtempSync(join(tmpdir(), 'derrd-fetch-')));
+  } finally {
+    server.close();
+  }
+}
+
+test('data fetch citeulike: a corrupted download (sha256 mismatch) saves nothing; a 404 and an unknown data set get plain errors', async () => {
+  await withServer(null, async (base, _hits, dir) => {
     const bad = await derrdAsync(['data', 'fetch', 'citeulike', '--url', `${base}/corrupt.dat`, '--cache', join(dir, 'cache'), '-o', join(dir, 'bad')]);
     assert.equal(bad.status, 1);
     assert.match(bad.stderr, /sha256 [0-9a-f]{64}, expected [0-9a-f]{64} \(changed upstream or corrupted\); nothing was saved/);
@@ -39,17 +47,20 @@ test('data fetch citeulike: downloads over HTTP (127.0.0.1), checks the sha256, 
     const missing = await derrdAsync(['data', 'fetch', 'citeulike', '--url', `${base}/nope`, '--cache', join(dir, 'cache'), '-o', join(dir, 'nope')]);
     assert.match(missing.stderr, /download failed from .*HTTP 404/);
     assert.match((await derrdAsync(['data', 'fetch', 'movielens'])).stderr, /unknown data set "movielens"/);
-    if (!raw) return;
+  });
+});
+
+// the download is checked against the real file's sha256, so only the real users.dat can pass it
+test('data fetch citeulike: downloads over HTTP (127.0.0.1), checks the sha256, caches and prepares; a second fetch reads the cache', { skip: !existsSync(USERS_DAT) && `data: the shared CiteULike users.dat is not at ${USERS_DAT} (set DERRD_CITEULIKE to its directory)` }, async () => {
+  await withServer(readFileSync(USERS_DAT), async (base, hits, dir) => {
     const ok = await derrdAsync(['data', 'fetch', 'citeulike', '--url', `${base}/users.dat`, '--cache', join(dir, 'cache'), '-o', join(dir, 'cu'), '--json']);
     assert.equal(ok.status, 0, ok.stderr);
     const result = JSON.parse(ok.stdout);
     assert.equal(result.downloaded, true);
     assert.deepEqual([result.counts.users, result.counts.items, result.counts.interactions], [5219, 25181, 125580]);
-    const hitsBefore = hits;
+    const hitsBefore = hits();
     const cached = await derrdAsync(['data', 'fetch', 'citeulike', '--url', `${base}/users.dat`, '--cache', join(dir, 'cache'), '-o', join(dir, 'cu'), '--force', '--json']);
     assert.equal(JSON.parse(cached.stdout).downloaded, false);
-    assert.equal(hits, hitsBefore);
-  } finally {
-    server.close();
-  }
+    assert.equal(hits(), hitsBefore);
+  });
 });

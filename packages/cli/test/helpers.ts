@@ -3,7 +3,8 @@ import { join } from 'node:path';
 
 export const ROOT = join(import.meta.dirname, '..', '..', '..');
 export const CLI = join(ROOT, 'packages', 'cli', 'dist', 'main.js');
-export const CITEULIKE = join(ROOT, '..', 'shared', 'data', 'citeulike');
+/** The shared CiteULike data (never copied into the repo): next to the checkout, or wherever DERRD_CITEULIKE says. */
+export const CITEULIKE = process.env.DERRD_CITEULIKE ?? join(ROOT, '..', 'shared', 'data', 'citeulike');
 
 export interface RunResult {
   status: number | null;

@@ -6,32 +6,18 @@
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
-import { NotOnnxError, findNonFiniteWeights, readMetadataProps, type NonFiniteWeights } from './metadata.js';
-import { RuntimeError, buildFlatFeeds, compactResults, flattenExclude, splitFlat, type FlatExclude, type FlatResult } from './feeds.js';
-import { checkIdMaps, checkIdMapsName, rawIdOf, type IdMaps } from './idmaps.js';
+import {
+  RuntimeError, buildFlatFeeds, checkIdMaps, checkIdMapsName, compactResults, flattenExclude, inspectModel, rawIdOf, splitFlat,
+  type DerrdModelInfo, type FlatExclude, type FlatResult, type IdMaps,
+} from '@derrd/runtime-common';
 import { DEFAULT_MAX_MODEL_BYTES, readRegularFile } from './modelfile.js';
 
-export { readMetadataProps, findNonFiniteWeights, NotOnnxError, type NonFiniteWeights } from './metadata.js';
-export { RuntimeError, buildFeeds, buildFlatFeeds, compactResults, flattenExclude, splitFlat, splitResults, type FeedArrays, type FeedLimits, type FlatExclude, type FlatResult } from './feeds.js';
-export { checkIdMaps, checkIdMapsName, rawIdOf, type IdMaps, type IdMapExpectation } from './idmaps.js';
+// what both runtimes share lives in @derrd/runtime-common (no native dependency); re-exported so Node code needs one import
+export * from '@derrd/runtime-common';
 export { readRegularFile, DEFAULT_MAX_MODEL_BYTES } from './modelfile.js';
 
 export const PROVIDERS = ['cpu', 'cuda', 'webgpu', 'wasm'] as const;
 export type Provider = (typeof PROVIDERS)[number];
-
-/** What derrd writes into metadata_props (prefix "derrd."). */
-export interface DerrdModelInfo {
-  format: string;
-  numUsers: number;
-  numItems: number;
-  dim: number;
-  kind: string;
-  quantization: string;
-  idMaps: string | null;
-  /** the hash of the data set the model was trained on (from its card); binds the id map to the model */
-  datasetHash: string | null;
-  card: Record<string, unknown> | null;
-}
 
 export interface RecommenderOptions {
   provider?: Provider;
@@ -115,58 +101,6 @@ type OrtModule = typeof import('onnxruntime-node');
 async function ortFor(provider: Provider): Promise<OrtModule> {
   if (provider === 'wasm') return (await import('onnxruntime-web')) as unknown as OrtModule;
   return import('onnxruntime-node');
-}
-
-function parseInfo(metadata: Record<string, string>): { info: DerrdModelInfo | null; missing: string[] } {
-  const missing: string[] = [];
-  if (!metadata['derrd.format']) {
-    return { info: null, missing: ['derrd metadata (user/item counts, model card, id maps): ids are checked only for being non-negative integers'] };
-  }
-  const num = (key: string) => {
-    const v = Number(metadata[key]);
-    if (!Number.isInteger(v) || v < 0) missing.push(key);
-    return v;
-  };
-  let card: Record<string, unknown> | null = null;
-  try {
-    card = metadata['derrd.card'] ? (JSON.parse(metadata['derrd.card']) as Record<string, unknown>) : null;
-  } catch {
-    missing.push('derrd.card (not JSON)');
-  }
-  if (!card) missing.push('derrd.card');
-  if (!metadata['derrd.id_maps']) missing.push('derrd.id_maps');
-  const hash = (card?.dataset as { hash?: unknown } | undefined)?.hash;
-  const datasetHash = typeof hash === 'string' && hash.length > 0 ? hash : null;
-  if (card && !datasetHash) missing.push('derrd.card dataset.hash');
-  return {
-    info: {
-      format: metadata['derrd.format'], numUsers: num('derrd.num_users'), numItems: num('derrd.num_items'), dim: num('derrd.dim'),
-      kind: metadata['derrd.kind'] ?? 'unknown', quantization: metadata['derrd.quantization'] ?? 'none', idMaps: metadata['derrd.id_maps'] ?? null,
-      datasetHash, card,
-    },
-    missing,
-  };
-}
-
-/**
- * The derrd metadata of model bytes without opening a session; throws RuntimeError when the bytes are not ONNX or a
- * float weight is NaN or infinite (onnxruntime would load such a model and answer every query with NaN scores).
- */
-export function inspectModel(bytes: Uint8Array, path: string): { info: DerrdModelInfo | null; missing: string[] } {
-  let meta;
-  let nonFinite: NonFiniteWeights | null;
-  try {
-    meta = readMetadataProps(bytes);
-    if (!meta.hasGraph || meta.irVersion === null) throw new NotOnnxError('no graph or IR version');
-    nonFinite = findNonFiniteWeights(bytes);
-  } catch (err) {
-    throw new RuntimeError(`${path}: not an ONNX model (${(err as Error).message})`);
-  }
-  if (nonFinite) {
-    const { tensor, count, first, index } = nonFinite;
-    throw new RuntimeError(`${path}: weight "${tensor}" holds ${count} non-finite value${count > 1 ? 's' : ''} (the first, ${first}, at index ${index}): this model cannot score; export it again from a checkpoint with finite weights`);
-  }
-  return parseInfo(meta.metadata);
 }
 
 /** Where a model's id map lives (next to the model, under the name in its metadata), or null if it names none. */

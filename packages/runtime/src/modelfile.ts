@@ -5,7 +5,7 @@
  */
 import { constants } from 'node:fs';
 import { open } from 'node:fs/promises';
-import { RuntimeError } from './feeds.js';
+import { RuntimeError } from '@derrd/runtime-common';
 
 /** Default cap on a model file: far above any derrd model here (the CiteULike d=200 teacher is ~21 MB). */
 export const DEFAULT_MAX_MODEL_BYTES = 2 ** 30;

@@ -6,8 +6,7 @@
  */
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import * as ort from 'onnxruntime-node';
-import { RuntimeError } from './feeds.js';
-import { readMetadataProps } from './metadata.js';
+import { RuntimeError, readMetadataProps } from '@derrd/runtime-common';
 
 /** pairs: (user [N], item [N]) → score [N]; all-items: user [B] → scores [B, items]; topk: a derrd model (user_ids, k, exclude → items, scores) */
 export const SCORING_SIGNATURES = ['pairs', 'all-items', 'topk'] as const;

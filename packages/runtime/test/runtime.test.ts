@@ -1,26 +1,37 @@
-import { test, before } from 'node:test';
+import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { copyFileSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { generateSynthetic, prepareFromInteractions, saveDataset, trainItemsOf, type Dataset } from '@derrd/core';
-import { TRAIN_DEFAULTS, initBackend, train } from '@derrd/train';
-import { GraphBuilder, encodeModel, exportCheckpoint } from '@derrd/export';
-import { createRecommender, vulkanLoaderPresent } from '@derrd/runtime';
+import { Rng, generateSynthetic, prepareFromInteractions, saveDataset, trainItemsOf, type Dataset } from '@derrd/core';
+import { TRAIN_DEFAULTS, initBackend, train, type RecModel } from '@derrd/train';
+import { GraphBuilder, encodeModel, exportCheckpoint, referenceTopK } from '@derrd/export';
+import { createRecommender, vulkanLoaderPresent, type Recommender } from '@derrd/runtime';
 
 const work = mkdtempSync(join(tmpdir(), 'derrd-runtime-'));
 const model = join(work, 'bpr.onnx');
 let ds: Dataset;
+/** the trained model the export was written from: the reference scores, computed without onnxruntime or the id map */
+let trained: RecModel;
 
 before(async () => {
   await initBackend('wasm');
-  ds = prepareFromInteractions(generateSynthetic({ numUsers: 50, numItems: 120, seed: 61 }), { kind: 'synthetic', path: null, sha256: null }, { numCandidates: 30 });
+  // raw ids that are not the dense ids: user u is "<π(u)>" (numeric, so numbers are accepted for it, but listed in
+  // another order than its dense id), item i is "i<σ(i)>"; a path that skipped the id map would answer for someone else
+  const raw = generateSynthetic({ numUsers: 50, numItems: 120, seed: 61 });
+  const rng = new Rng(67);
+  const userPerm = rng.shuffle(Array.from({ length: 50 }, (_v, k) => k));
+  const itemPerm = rng.shuffle(Array.from({ length: 120 }, (_v, k) => k));
+  const shuffled = { ...raw, users: raw.users.map((u) => String(userPerm[Number(u)])), items: raw.items.map((i) => `i${itemPerm[Number(i)]}`) };
+  ds = prepareFromInteractions(shuffled, { kind: 'synthetic', path: null, sha256: null }, { numCandidates: 30 });
   const dataDir = join(work, 'data');
   saveDataset(ds, dataDir);
   const ckpt = join(work, 'ckpt');
-  (await train({ dataset: ds, datasetPath: dataDir, out: ckpt, backend: 'wasm', config: { ...TRAIN_DEFAULTS, dim: 8, maxEpochs: 1, batchSize: 256, lr: 0.01 } })).model.dispose();
+  trained = (await train({ dataset: ds, datasetPath: dataDir, out: ckpt, backend: 'wasm', config: { ...TRAIN_DEFAULTS, dim: 8, maxEpochs: 1, batchSize: 256, lr: 0.01 } })).model;
   await exportCheckpoint({ checkpoint: ckpt, out: model });
 });
+
+after(() => trained?.dispose());
 
 /** A copy of the model with its id map rewritten by `edit` (the model file itself unchanged). */
 function withIdMap(name: string, edit: (maps: { datasetHash?: string; users: string[]; items: string[] }) => unknown): string {
@@ -119,18 +130,93 @@ test('reading a model: only regular files, under the size cap', async () => {
   await assert.rejects(createRecommender(join(work, 'nope.onnx')), /model file not found/);
 });
 
-test('--provider webgpu: runs on a WebGPU adapter when there is one, else a clear error (never a silent fallback to cpu)', async () => {
-  let rec;
+/** Runtime scores are onnxruntime's, the reference's tfjs': both float32, rounded differently. */
+const TOLERANCE = 1e-4;
+
+/** The trained model's top k for dense users (tfjs, no onnxruntime, no id map), in raw ids through the data set's maps. */
+function referenceRaw(denseUsers: number[], k: number, excludeDense: number[][]): { items: string[][]; scores: number[][] } {
+  const scorer = trained.createScorer();
   try {
-    rec = await createRecommender(model, { provider: 'webgpu' });
+    const ref = referenceTopK(scorer.scoreAll(Int32Array.from(denseUsers)), ds.numItems, denseUsers.length, k, excludeDense);
+    // referenceTopK marks exclusions -Infinity; they must not count as answers
+    return { items: ref.items.map((row, r) => row.filter((_i, c) => ref.scores[r][c] !== -Infinity).map((i) => ds.itemIds.rawId(i))), scores: ref.scores.map((row) => row.filter((x) => x !== -Infinity)) };
+  } finally {
+    scorer.dispose();
+  }
+}
+
+/** Same ids in the same order (a swap inside a float tie of TOLERANCE allowed) and scores within TOLERANCE. */
+function assertSameRanking(got: { items: string[]; scores: number[] }, want: { items: string[]; scores: number[] }, what: string): void {
+  assert.equal(got.items.length, want.items.length, `${what}: ${got.items.length} items, expected ${want.items.length}`);
+  const wantScore = new Map(want.items.map((item, c) => [item, want.scores[c]]));
+  for (let c = 0; c < got.items.length; c++) {
+    assert.ok(Math.abs(got.scores[c] - want.scores[c]) <= TOLERANCE, `${what}: position ${c} score ${got.scores[c]}, reference ${want.scores[c]}`);
+    if (got.items[c] === want.items[c]) continue;
+    const own = wantScore.get(got.items[c]);
+    assert.ok(own !== undefined && Math.abs(own - want.scores[c]) <= TOLERANCE, `${what}: position ${c} is ${got.items[c]}, reference ${want.items[c]}`);
+  }
+}
+
+test('the fixture\'s raw ids are not its dense ids (so the id map is exercised)', () => {
+  const users = ds.userIds.rawIds();
+  assert.ok(users.filter((u, dense) => u !== String(dense)).length > 45, 'most users must have a raw id other than their dense id');
+  assert.ok(ds.itemIds.rawIds().every((i, dense) => i !== String(dense)));
+});
+
+test('a batched recommend() with mixed exclusions: each row equals that user alone, and both equal the trained model\'s own top k', async () => {
+  const rec = await createRecommender(model, { threads: 1 });
+  try {
+    const denseUsers = [9, 0, 33, 17, 48, 9];
+    const rawUsers = denseUsers.map((u) => ds.userIds.rawId(u));
+    // no exclusions, the user's seen items, seen items plus two more, an item list that overlaps the seen items, ...
+    const excludeDense = denseUsers.map((u, r) => {
+      const seen = Array.from(trainItemsOf(ds, u));
+      return [[], seen, [...seen, 5, 77], [seen[0], 3, 3, 100], seen.slice(1), [119]][r];
+    });
+    const excludeRaw = excludeDense.map((list) => list.map((i) => ds.itemIds.rawId(i)));
+    for (const k of [1, 10, ds.numItems]) {
+      const batch = await rec.recommend(rawUsers, k, excludeRaw);
+      const want = referenceRaw(denseUsers, k, excludeDense.map((l) => [...new Set(l)]));
+      for (let r = 0; r < denseUsers.length; r++) {
+        const alone = await rec.recommend([rawUsers[r]], k, [excludeRaw[r]]);
+        assert.deepEqual({ items: batch.items[r], scores: batch.scores[r] }, { items: alone.items[0], scores: alone.scores[0] }, `k ${k} row ${r}: batch vs alone`);
+        assertSameRanking({ items: batch.items[r], scores: batch.scores[r] }, { items: want.items[r], scores: want.scores[r] }, `k ${k} row ${r} (user ${rawUsers[r]})`);
+      }
+    }
+  } finally {
+    await rec.close();
+  }
+});
+
+/** Whether onnxruntime-node's WebGPU provider finds an adapter here: the tests below each need one case. */
+async function openWebgpu(): Promise<Recommender | Error> {
+  try {
+    return await createRecommender(model, { provider: 'webgpu' });
   } catch (err) {
-    const message = (err as Error).message;
-    assert.match(message, /no WebGPU adapter: onnxruntime-node's WebGPU provider \(Dawn, over Vulkan on Linux\) found no usable GPU/);
-    assert.match(message, /Use --provider cpu/);
-    if (!vulkanLoaderPresent()) assert.match(message, /libvulkan\.so\.1\) is not installed here: `apt-get install libvulkan1`/);
+    return err as Error;
+  }
+}
+
+// reasons starting "hardware:" are the skips .ci/run allows: no test setup can give a machine a GPU
+test('--provider webgpu without an adapter: a clear error naming the fix (never a silent fallback to cpu)', async (t) => {
+  const webgpu = await openWebgpu();
+  if (!(webgpu instanceof Error)) {
+    await webgpu.close();
+    t.skip('hardware: this machine has a WebGPU adapter, so the no-adapter error cannot occur here');
     return;
   }
-  // a machine with a GPU: the same top-k as the cpu provider
+  assert.match(webgpu.message, /no WebGPU adapter: onnxruntime-node's WebGPU provider \(Dawn, over Vulkan on Linux\) found no usable GPU/);
+  assert.match(webgpu.message, /Use --provider cpu/);
+  if (!vulkanLoaderPresent()) assert.match(webgpu.message, /libvulkan\.so\.1\) is not installed here: `apt-get install libvulkan1`/);
+  else assert.doesNotMatch(webgpu.message, /libvulkan\.so\.1\) is not installed/);
+});
+
+test('--provider webgpu on a WebGPU adapter: the same top-k as the cpu provider', async (t) => {
+  const rec = await openWebgpu();
+  if (rec instanceof Error) {
+    t.skip('hardware: no WebGPU adapter on this machine, so WebGPU\'s top-k was not compared with the CPU\'s');
+    return;
+  }
   assert.equal(rec.provider, 'webgpu');
   const cpu = await createRecommender(model, { provider: 'cpu' });
   const users = Array.from({ length: 20 }, (_v, k) => k);

@@ -2,7 +2,7 @@
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { generateSynthetic, prepareFromInteractions, saveDataset, type Dataset } from '@derrd/core';
+import { Rng, generateSynthetic, prepareFromInteractions, saveDataset, type Dataset, type RawInteractions } from '@derrd/core';
 import { TRAIN_DEFAULTS, initBackend, train } from '@derrd/train';
 import { exportCheckpoint } from '@derrd/export';
 
@@ -18,10 +18,26 @@ export interface Fixture {
   otherDataset?: string;
 }
 
-export async function makeFixture(name: string, options: { models?: number; otherDataset?: boolean; seed?: number } = {}): Promise<Fixture> {
+/**
+ * The synthetic interactions with user u renamed `u<π(u)>` and item i `i<σ(i)>` for seeded permutations π, σ: the raw
+ * ids then neither equal nor sort like the dense ids, so a path that skips the raw→dense map answers for someone else.
+ */
+export function shuffledIds<T extends RawInteractions>(raw: T, seed: number): T {
+  const rng = new Rng(seed);
+  const permutation = (ids: string[]) => rng.shuffle(Array.from({ length: 1 + Math.max(...ids.map(Number)) }, (_v, k) => k));
+  const users = permutation(raw.users);
+  const items = permutation(raw.items);
+  return { ...raw, users: raw.users.map((u) => `u${users[Number(u)]}`), items: raw.items.map((i) => `i${items[Number(i)]}`) };
+}
+
+export async function makeFixture(name: string, options: { models?: number; otherDataset?: boolean; seed?: number; shuffledIds?: boolean } = {}): Promise<Fixture> {
   await initBackend('wasm');
   const work = mkdtempSync(join(tmpdir(), `derrd-${name}-`));
-  const prepare = (seed: number) => prepareFromInteractions(generateSynthetic({ numUsers: 60, numItems: 200, seed }), { kind: 'synthetic', path: null, sha256: null }, { numCandidates: 30 });
+  const synthetic = (seed: number) => {
+    const raw = generateSynthetic({ numUsers: 60, numItems: 200, seed });
+    return options.shuffledIds ? shuffledIds(raw, seed + 7) : raw;
+  };
+  const prepare = (seed: number) => prepareFromInteractions(synthetic(seed), { kind: 'synthetic', path: null, sha256: null }, { numCandidates: 30 });
   const ds = prepare(options.seed ?? 41);
   const dataDir = join(work, 'data');
   saveDataset(ds, dataDir);

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import type { Command } from 'commander';
 import { InputError, loadDataset, type Dataset } from '@derrd/core';
 import { readMetadataProps } from '@derrd/runtime';
-import { serveDemo } from '@derrd/serve-web';
+import { serveDemo } from '../demo-server.js';
 import { addSettingOptions, layer, readFlags } from '../flags.js';
 import { info } from '../output.js';
 import { DEMO_SETTINGS, defaultsOf } from '../settings.js';
@@ -31,8 +31,8 @@ export function registerDemoCommand(program: Command): void {
   const cmd = program
     .command('demo')
     .description('serve the browser demo (teacher vs student top-10 for any user, their seen items, in-browser latency; onnxruntime-web WASM) with COOP/COEP headers')
-    .requiredOption('--teacher <file>', 'exported teacher .onnx (its id map next to it, as named in its metadata)')
-    .requiredOption('--student <file>', 'exported student .onnx, e.g. the pipeline\'s onnx/de-rrd.onnx')
+    .option('--teacher <file>', 'exported teacher .onnx (its id map next to it, as named in its metadata)', 'models/pipeline/teacher.onnx')
+    .option('--student <file>', 'exported student .onnx (default: the distilled student of `npm start`)', 'models/pipeline/de-rrd.onnx')
     .option('--data <dir>', 'prepared data set for the users\' seen items (default: the one in the student\'s model card, if it is still there)');
   addSettingOptions(cmd, DEMO_SETTINGS);
   cmd.action(async (opts: { teacher: string; student: string; data?: string }) => {

@@ -5,7 +5,7 @@
  * change and resumes an interrupted training step from its last epoch.
  */
 import { existsSync, readFileSync, statSync } from 'node:fs';
-import { dirname, join, relative, resolve } from 'node:path';
+import { dirname, isAbsolute, join, relative, resolve } from 'node:path';
 import type { Command } from 'commander';
 import {
   InputError, canonicalJson, checkpointFinished, formatPValue, loadDataset, pairedTest, readCard, sha256, trainingFinished, writeFileAtomic, type Dataset, type EvalResult, type ModelCard,
@@ -58,7 +58,7 @@ export function registerPipelineCommand(program: Command): void {
     .description('the main job: data → teacher → student → DE-RRD student → evaluate → ONNX export → latency → report (re-runs skip finished steps). Every setting is a flag and a config key (docs/config.md); `derrd config --print` shows them all')
     .option('-i, --data <path>', 'interaction file, users.dat, split directory or prepared data set (default: the embedded synthetic data set)')
     .option('--config <file>', 'JSON config file: the keys are these flags\' names, the teacher-/student-/distill-/latency- ones inside a section of that name, e.g. {"candidates": 99, "teacher": {"dim": 32}}')
-    .option('-o, --out <dir>', 'output directory', 'runs/pipeline')
+    .option('-o, --out <dir>', 'output directory: the prepared data, the checkpoints (teacher/, student/, <method>/), the ONNX models (<name>.onnx with <name>.ids.json), report.html and report.json', 'models/pipeline')
     .option('--json', 'print report.json to stdout', false);
   addSettingOptions(cmd, PIPELINE_TOP_SETTINGS, { defaults: recipeDefaults('top') });
   for (const [section, { settings }] of Object.entries(PIPELINE_SECTIONS)) addSettingOptions(cmd, settings, { prefix: `${section}-`, defaults: recipeDefaults(section as PipelineSection) });
@@ -198,7 +198,7 @@ export function registerPipelineCommand(program: Command): void {
     const cards = roles.map(([, dir]) => readCard(dir));
     const onnx: Record<string, { path: string; bytes: number }> = {};
     for (const [k, [name, dir]] of roles.entries()) {
-      const path = join(out, 'onnx', `${name}.onnx`);
+      const path = join(out, `${name}.onnx`);
       const res = await step(`export-${name}`, { weights: cards[k].weights?.sha256 }, () => existsSync(path), () => exportCheckpoint({ checkpoint: dir, out: path, data: dataDir, force: true }));
       onnx[name] = { path, bytes: res.value?.bytes ?? statSync(path).size };
     }
@@ -273,7 +273,14 @@ export function registerPipelineCommand(program: Command): void {
     writeFileAtomic(join(out, 'report.html'), renderReportHtml(report));
     const rows = report.models.map((m) => `${m.name.padEnd(10)} HR@5 ${(m.test['HR@5'] ?? NaN).toFixed(4)}  NDCG@10 ${(m.test['NDCG@10'] ?? NaN).toFixed(4)}  (epoch ${m.savedEpoch})  ${(m.onnxBytes / 1e6).toFixed(2)} MB  B=1 p50 ${m.latency.find((l) => l.provider === 'cpu' && l.batch === 1)?.p50Us.toFixed(0) ?? '—'} µs`);
     const tests = comparisons.map((c) => `${c.model} vs ${c.against}: ${c.metric} ${c.diff >= 0 ? '+' : ''}${c.diff.toFixed(4)} (paired p ${formatPValue(c.pValue)})`);
-    emit({ json: opts.json }, report, () => [`report: ${join(out, 'report.html')} (and report.json) in ${report.seconds.total.toFixed(1)} s; test metrics of the exported weights:`, ...rows, ...tests].join('\n'));
+    // paths as the user would type them: relative to the working directory when inside it
+    const shown = (path: string) => { const r = relative(process.cwd(), path); return r === '' ? '.' : r.startsWith('..') || isAbsolute(r) ? path : r; };
+    const next = [
+      `models: ${roles.map(([name]) => shown(onnx[name].path)).join(', ')} (each with its .ids.json)`,
+      `next: npx derrd demo --teacher ${shown(onnx.teacher.path)} --student ${shown(onnx[method].path)}   # in the browser`,
+      `      npx derrd serve --model ${shown(onnx[method].path)}   # over HTTP`,
+    ];
+    emit({ json: opts.json }, report, () => [`report: ${shown(join(out, 'report.html'))} (and report.json) in ${report.seconds.total.toFixed(1)} s; test metrics of the exported weights:`, ...rows, ...tests, ...next].join('\n'));
   });
 }
 

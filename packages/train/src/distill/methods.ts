@@ -1,36 +1,8 @@
 /**
- * Distillation methods and their defaults, in one place.
- *
- * | method | terms | defaults (BPR) | defaults (NeuMF) |
- * | --- | --- | --- | --- |
- * | none | — | | |
- * | de | DE | λ_DE 0.01, M 30, τ 1 → 1e−10 over 1000 epochs, sparse experts | as BPR |
- * | rrd | RRD | λ_RRD 1e−3, K 40, L 40, N 500, T 10 | λ_RRD 0.1, RRD on σ(logit) |
- * | de-rrd | DE + RRD | as above | λ_DE 1e−4, λ_RRD 0.1, RRD on σ(logit) |
- * | ir-rrd | RRD + IR | RRD as above; λ_IR 5e−4, K_I 20, L_I 20, N 500, T 10 | as rrd; λ_IR 0.05, IR on σ(logit) |
- * | de-ir-rrd | DE + RRD + IR | as above | as de-rrd; λ_IR 0.05, IR on σ(logit) |
- * | rd | RD | λ 0.1, K 10, exp(−r/1), hybrid from epoch 10 | |
- * | cd | CD | λ 0.1, 10 samples from the top 500, γ 10 | |
- *
- * BPR values are the authors' CiteULike code defaults (for BPR DE-RRD, λ_DE 0.1, which Table 5 ties with 0.01, ended
- * lower on CiteULike: 0.4715 against 0.4747 test H@5 over seeds 0-2). NeuMF DE-RRD's λs are the best DE-RRD cell of the paper's
- * Table 5 (inferred to be Foursquare; the paper gives no CiteULike NeuMF values); NeuMF DE alone keeps the code's
- * λ_DE. RD and CD settings used in the paper are not public; see rd.ts and cd.ts.
- *
- * NeuMF's RRD ranks the student's probabilities σ(logit), not its logits (the paper does not say which). Measured on
- * CiteULike (NeuMF teacher d=250 → student d=25, λ_RRD 0.1): on logits the ranking term dominates the BCE, drives
- * logit gaps past 80 and ends at test H@5 0.3752, below the undistilled student (0.3861); on probabilities RRD is the
- * strongest method, as in the paper. `--rrd-score raw` restores logits.
- *
- * NeuMF DE alone uses λ_DE = 0.01: with Table 5's 1e-4 the DE term is ~1e-4 of the summed loss, and on CiteULike
- * DE ended at test H@5 0.3899 against the student's 0.3861 (paired p = 0.42); with 0.01 it ends at 0.4190 (p < 1e-4;
- * the paper's DE: 0.4079). DE-RRD keeps Table 5's λ_DE 1e-4: with 0.01 it led by 0.02-0.03 up to epoch 25 but ended
- * level (0.4374 against 0.4376; RRD alone 0.4424). `--lambda-de` overrides either.
- *
- * IR-RRD's BPR values are the authors' IR-RRD code defaults (`main_IR_RRD.py`, the namespace of their CiteULike log);
- * the authors never ran DE together with IR, so DE-IR-RRD simply adds DE's own defaults. The authors have no NeuMF
- * IR-RRD: on NeuMF the item side ranks σ(logit) like NeuMF's RRD, with λ_IR = λ_RRD / 2 (their BPR ratio, 5e-4 to
- * 1e-3) — an inference, not a measured choice.
+ * Distillation methods and their defaults, in one place: which terms each method adds and the per-base-model
+ * defaults. Where each default comes from (the authors' code, the paper's tables, or an inference) is in
+ * docs/method.md#defaults-and-where-they-come-from; the CiteULike runs behind the measured choices are in
+ * docs/results.md.
  */
 import { InputError, type Dataset } from '@derrd/core';
 import type { RecModel } from '../models/model.js';

@@ -3,7 +3,7 @@
  * (N(0, 0.01²)); GMF = e_u ⊙ e_i; MLP = ReLU(Linear(2d → d)(concat(e_u, e_i))) (one hidden layer); logit =
  * Linear(2d → 1)(concat(GMF, MLP)). MLP weight xavier_uniform, output weight kaiming_uniform(a=1, nonlinearity='relu'),
  * biases 0. PyTorch ignores `a` for 'relu', so the output bound is √2·√(3/fan_in) = √(6/2d); before 2026-11-29 derrd used
- * gain 1 (√(3/2d)), which the NeuMF runs of the README's table started from.
+ * gain 1 (√(3/2d)), which the NeuMF runs of docs/results.md's table started from.
  * Loss: BCE on logits summed over the positive (label 1) and the negative (label 0) of each triple.
  * Weights are stored [in, out] so products need no transposeB.
  */

@@ -1,12 +1,15 @@
 /**
- * Serves the browser demo: the page, our browser library, onnxruntime-web's own files (from node_modules, never a
- * CDN) and the two exported models with the id maps their metadata names, with COOP/COEP so WASM can use threads;
+ * Serves the browser demo (`derrd demo`): the page, the browser library @derrd/web unbundled (an import map names its
+ * imports), onnxruntime-web's own files (from node_modules, never a CDN) and the two exported models with the id maps
+ * their metadata names, with COOP/COEP so WASM can use threads;
  * given a data set, it also answers a user's training items (/seen?user=ID).
  */
 import { createServer as createHttpServer, type Server } from 'node:http';
 import { createReadStream, existsSync, readFileSync, statSync } from 'node:fs';
-import { readMetadataProps } from '@derrd/runtime/metadata';
+import { readMetadataProps } from '@derrd/runtime';
+import { ortDistDir } from '@derrd/web/assets';
 import { createRequire } from 'node:module';
+import { fileURLToPath } from 'node:url';
 import { basename, dirname, extname, join, normalize, resolve, sep } from 'node:path';
 
 export interface DemoOptions {
@@ -45,12 +48,13 @@ function idMapsOf(path: string): string {
 
 export async function serveDemo(options: DemoOptions): Promise<{ url: string; server: Server; close(): Promise<void> }> {
   const require = createRequire(import.meta.url);
-  const here = dirname(new URL(import.meta.url).pathname);
+  const web = require.resolve('@derrd/web');
   const roots: Record<string, string> = {
-    '/ort/': dirname(require.resolve('onnxruntime-web/wasm')),
-    '/lib/': here,
-    '/runtime/': dirname(require.resolve('@derrd/runtime/metadata')),
-    '/': join(here, '..', 'demo'),
+    '/ort/': ortDistDir(),
+    '/lib/': dirname(web),
+    // the browser library's own dependency, wherever the installer put it
+    '/common/': dirname(createRequire(web).resolve('@derrd/runtime-common')),
+    '/': fileURLToPath(new URL('../demo', import.meta.url)),
   };
   // each model under /models/<role>/ by its own name, its id map beside it by the name in its metadata
   const models: Record<string, string> = {};

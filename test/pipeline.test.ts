@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { derrd } from './helpers.js';
+import { derrd } from '../packages/cli/test/helpers.js';
 
 test('derrd pipeline: data → teacher → student → DE-RRD → export → latency → report; a re-run skips finished steps; a config change re-runs what depends on it', () => {
   const dir = mkdtempSync(join(tmpdir(), 'derrd-pipe-'));
@@ -52,15 +52,18 @@ test('derrd pipeline: data → teacher → student → DE-RRD → export → lat
   assert.match(html, /<table id="best-epoch">/);
   // paths relative to the report, durations rounded
   assert.equal(report.dataset.source, join('..', 'interactions.tsv'));
-  assert.equal(report.models[2].onnx, join('onnx', 'de-rrd.onnx'));
+  assert.equal(report.models[2].onnx, 'de-rrd.onnx');
   assert.ok(!JSON.stringify(report).includes(dir), 'no absolute paths of this machine in report.json');
   for (const x of [...Object.values(report.seconds), report.models[0].wallSeconds] as number[]) assert.equal(x, Math.round(x * 10) / 10);
   assert.doesNotMatch(html, /<script src=/);
-  assert.ok(existsSync(join(out, 'onnx', 'de-rrd.onnx')));
+  assert.ok(existsSync(join(out, 'de-rrd.onnx')) && existsSync(join(out, 'de-rrd.ids.json')));
 
   const again = derrd(['pipeline', '--data', tsv, '--config', configPath, '--out', out], { timeoutMs: 300_000 });
   assert.equal(again.status, 0, again.stderr);
   for (const step of ['prepare', 'teacher', 'student', 'de-rrd', 'latency']) assert.match(again.stderr, new RegExp(`\\[${step}\\] up to date, skipped`));
+  // the text summary says where the models are and what to run next
+  assert.ok(again.stdout.includes(`models: ${join(out, 'teacher.onnx')}, ${join(out, 'student.onnx')}, ${join(out, 'de-rrd.onnx')} (each with its .ids.json)`), again.stdout);
+  assert.ok(again.stdout.includes(`next: npx derrd demo --teacher ${join(out, 'teacher.onnx')} --student ${join(out, 'de-rrd.onnx')}`), again.stdout);
 
   writeFileSync(configPath, JSON.stringify({ ...config, student: { dim: 6 } }));
   const changed = derrd(['pipeline', '--data', tsv, '--config', configPath, '--out', out], { timeoutMs: 300_000 });

@@ -1,7 +1,7 @@
 // The demo page: loads any two exported models (id maps by the names in their metadata, labels from their model
 // cards), finds a user among all of them, shows the user's seen items beside both top-10 lists (excluded from them by
 // default) with the lists' overlap, and measures in-browser latency.
-import { loadRecommender } from '/lib/browser.js';
+import { loadRecommender } from '/lib/index.js';
 
 const $ = (id) => document.getElementById(id);
 const config = await (await fetch('/config.json')).json();

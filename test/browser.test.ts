@@ -8,10 +8,10 @@ import { generateSynthetic, prepareFromInteractions, saveDataset, type Dataset }
 import { TRAIN_DEFAULTS, initBackend, loadCheckpoint, methodDefaults, prepareDistillation, train } from '@derrd/train';
 import { exportCheckpoint } from '@derrd/export';
 import { createRecommender, type Recommender } from '@derrd/runtime';
-import { serveDemo } from '@derrd/serve-web';
+import { serveDemo } from '@derrd/cli/demo-server';
 
 const CHROMIUM = '/usr/bin/chromium';
-const OUTPUT = join(import.meta.dirname, '..', '..', '..', 'test-output', 'browser');
+const OUTPUT = join(import.meta.dirname, '..', 'test-output', 'browser');
 
 /** Dense-id top-k from the Node runtime. */
 const denseTopK = (rec: Recommender) => rec.recommendDense.bind(rec);
