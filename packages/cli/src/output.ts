@@ -1,4 +1,4 @@
-import { InputError } from '@derrd/core';
+import { InputError, fsInputError, isFsError } from '@derrd/core';
 
 /** Raised for bad flags: printed as one line, exit code 2. */
 export class UsageError extends Error {
@@ -30,6 +30,11 @@ export function reportError(err: unknown): number {
   }
   if (err instanceof InputError || (err instanceof Error && (err as { derrdUserError?: boolean }).derrdUserError)) {
     process.stderr.write(`derrd: error: ${err.message}\n`);
+    return 1;
+  }
+  // a file or disk of the user's (permissions, a read-only or full disk) wherever derrd met it: the cause, no stack
+  if (isFsError(err)) {
+    process.stderr.write(`derrd: error: ${fsInputError(err).message}\n`);
     return 1;
   }
   const e = err as Error;

@@ -56,7 +56,7 @@ export const SYNTH_SETTINGS: readonly Setting[] = [
 /** Training a base model (`derrd train`; the students of `derrd distill` share them). */
 export const TRAIN_SETTINGS: readonly Setting[] = [
   { name: 'model', type: choice(MODEL_KINDS), default: TRAIN_DEFAULTS.model, doc: 'base model' },
-  { name: 'dim', type: int(1, 65536), default: TRAIN_DEFAULTS.dim, doc: 'embedding dimension' },
+  { name: 'dim', type: int(1), default: TRAIN_DEFAULTS.dim, doc: 'embedding dimension (one that cannot fit in memory is refused before training)' },
   { name: 'epochs', type: int(1), default: TRAIN_DEFAULTS.maxEpochs, formerly: ['maxEpochs'], doc: 'maximum epochs' },
   { name: 'batch-size', type: int(1), defaultText: perModel('batchSize'), formerly: ['batchSize'], doc: 'triples per batch' },
   { name: 'lr', type: positive, default: TRAIN_DEFAULTS.lr, doc: 'Adam learning rate' },

@@ -21,15 +21,16 @@ export class StepRunner {
 
   constructor(statePath: string) {
     this.statePath = statePath;
-    let state: Record<string, StepState> = {};
+    let state: unknown = {};
     if (existsSync(statePath)) {
       try {
-        state = JSON.parse(readFileSync(statePath, 'utf8')) as Record<string, StepState>;
+        state = JSON.parse(readFileSync(statePath, 'utf8'));
       } catch (err) {
-        throw new InputError(`the step record is not valid JSON (${(err as Error).message}); delete it to run every step again`, { file: statePath });
+        throw new InputError(`the pipeline's step record is not valid JSON (${(err as Error).message}): delete it to run every step again (the models are then trained anew)`, { file: statePath });
       }
     }
-    this.state = state;
+    if (state === null || typeof state !== 'object' || Array.isArray(state)) throw new InputError('the pipeline\'s step record is not a JSON object: delete it to run every step again', { file: statePath });
+    this.state = state as Record<string, StepState>;
   }
 
   static keyOf(inputs: unknown): string {

@@ -2,10 +2,10 @@
  * A model checkpoint directory: `card.json` (the model card), `model.safetensors` (the selected weights) and, while
  * training, `resume.safetensors` (last epoch's weights + optimizer state). Pure: the exporter reads it without tfjs.
  */
-import { existsSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { basename, dirname, join, resolve } from 'node:path';
 import { InputError } from './errors.js';
-import { readJsonInDir, sha256 } from './fsutil.js';
+import { checkWritable, isTemporaryName, readJsonInDir, removeStaleTemporaries, sha256, type OutputKind } from './fsutil.js';
 import type { Metrics } from './metrics.js';
 import { decodeSafetensors, type SafeTensor } from './safetensors.js';
 
@@ -79,11 +79,33 @@ export interface TeacherOrigin {
   extra?: { users: number; items: number };
 }
 
+const STATUSES: readonly ModelCard['status'][] = ['running', 'early-stopped', 'max-epochs', 'failed', 'imported'];
+
 export function readCard(dir: string): ModelCard {
   const { value: card, path } = readJsonInDir<ModelCard>(dir, CARD_FILE, 'checkpoint', 'from `derrd train` or `derrd distill`');
   if (card.format !== 'derrd-model') throw new InputError('not a derrd model card', { file: path });
   if (card.formatVersion !== CARD_FORMAT_VERSION) throw new InputError(`model card version ${card.formatVersion} is not supported (expected ${CARD_FORMAT_VERSION})`, { file: path });
+  const problem = cardProblem(card);
+  if (problem) throw new InputError(`model card is damaged: ${problem} (edited by hand?); train or import the model again`, { file: path });
   return card;
+}
+
+/** What is wrong with a card's fields that loading relies on, or null. */
+function cardProblem(card: ModelCard): string | null {
+  const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+  const count = (v: unknown, min: number) => Number.isInteger(v) && (v as number) >= min;
+  const m = card.model as unknown;
+  if (!isObject(m) || typeof m.kind !== 'string') return 'no model kind';
+  if (!count(m.numUsers, 1) || !count(m.numItems, 1) || !count(m.dim, 0)) return `model sizes ${String(m.numUsers)} users × ${String(m.numItems)} items, d=${String(m.dim)} are not counts`;
+  if (!isObject(card.dataset) || typeof card.dataset.hash !== 'string') return 'no data set hash';
+  if (!STATUSES.includes(card.status)) return `status "${String(card.status)}" is not one of ${STATUSES.join('|')}`;
+  if (!isObject(card.method) || typeof card.method.name !== 'string') return 'no method';
+  if (!isObject(card.metrics) || !Array.isArray(card.history) || !isObject(card.config)) return 'no metrics, history or config';
+  const w = card.weights as unknown;
+  if (w !== null && (!isObject(w) || typeof w.file !== 'string' || w.file !== basename(w.file) || w.file.startsWith('.') || typeof w.sha256 !== 'string')) {
+    return 'weights must name a file in the checkpoint directory and its sha256';
+  }
+  return null;
 }
 
 /** Whether the run behind a card is over (early-stopped, at its epoch cap, or imported), so its weights are final. */
@@ -111,5 +133,43 @@ export function readWeights(dir: string, card: ModelCard = readCard(dir)): { ten
   const bytes = readFileSync(path);
   const digest = sha256(bytes);
   if (digest !== card.weights.sha256) throw new InputError('weights do not match the model card (sha256 differs): corrupt or replaced file', { file: path });
-  return { tensors: decodeSafetensors(bytes, path).tensors, sha256: digest };
+  const { tensors } = decodeSafetensors(bytes, path);
+  for (const [name, t] of Object.entries(tensors)) {
+    if (t.dtype !== 'F32') continue;
+    const bad = t.data.findIndex((x) => !Number.isFinite(x));
+    if (bad >= 0) {
+      let count = 0;
+      for (const x of t.data) if (!Number.isFinite(x)) count++;
+      throw new InputError(`tensor "${name}" holds ${count} non-finite value${count > 1 ? 's' : ''} (the first, ${t.data[bad]}, at index ${bad}): these weights cannot score; train again (a lower --lr avoids a run that diverged)`, { file: path });
+    }
+  }
+  return { tensors, sha256: digest };
+}
+
+/** A checkpoint directory, as `--force` may replace it: derrd's model files and caches, nothing else. */
+export const CHECKPOINT_OUTPUT: OutputKind = {
+  what: 'checkpoint', markers: [CARD_FILE, RESUME_FILE],
+  owns: (name) => [CARD_FILE, WEIGHTS_FILE, RESUME_FILE, 'ranking.safetensors'].includes(name) || /^ranking-top\d+\.i32(\.json)?$/.test(name),
+};
+
+/**
+ * Checks where `derrd train`/`distill` will write, before the data is read or anything trained: --resume and --force
+ * exclude each other; the output is a new or empty directory or one holding a checkpoint (derrd never trains into a
+ * user's other directory or over a file); it is writable. Temporaries of a killed run are cleaned.
+ */
+export function checkTrainingOut(out: string, o: { resume?: boolean; force?: boolean }): void {
+  if (o.resume && o.force) throw new InputError('--resume and --force exclude each other: --resume continues the run in --out, --force starts it over; give one');
+  if (existsSync(out) && !statSync(out).isDirectory()) {
+    throw new InputError('is a file, not a checkpoint directory: derrd writes a checkpoint into a directory of its own (--force does not replace a file); choose another --out', { file: out });
+  }
+  for (const f of [CARD_FILE, WEIGHTS_FILE, RESUME_FILE]) removeStaleTemporaries(join(out, f));
+  if (existsSync(out)) {
+    const entries = readdirSync(out).filter((e) => !isTemporaryName(e));
+    if (entries.length > 0 && !CHECKPOINT_OUTPUT.markers.some((m) => entries.includes(m))) {
+      throw new InputError(`is a directory but not a checkpoint (no ${CARD_FILE}): derrd trains into a new or empty directory, or over a checkpoint of its own; choose another --out`, { file: out });
+    }
+    checkWritable(out, out);
+  } else {
+    checkWritable(dirname(resolve(out)), out);
+  }
 }

@@ -50,7 +50,7 @@ export class IdMap {
 export type IdOrder =
   /** in order of first appearance in the input (the DE-RRD authors' preprocessing) */
   | 'appearance'
-  /** by numeric value when every id is an integer (keeps already-dense ids unchanged), else by appearance */
+  /** by numeric value when every id is an integer (keeps already-dense ids unchanged), else by appearance; preparing refuses a mix */
   | 'numeric';
 
 /** Builds an id map over `rawIds` (with repeats) in the requested order. */

@@ -1,14 +1,14 @@
 export { Rng } from './rng.js';
-export { InputError } from './errors.js';
+export { InputError, fsInputError, isFsError } from './errors.js';
 export { IdMap, buildIdMap, type IdOrder } from './idmap.js';
 export { readDelimited, readUsersDat, readSplitDir, readText, type RawInteractions, type RawSplit, type DelimitedOptions, type ColumnName } from './readers.js';
 export * from './dataset.js';
 export { dedupe, filterMinInteractions, sampleCandidates, prepareFromInteractions, prepareFromSplit, PREPARE_DEFAULTS, type PrepareOptions, type SourceInfo } from './prepare.js';
-export { saveDataset, loadDataset, readManifest, computeManifest, FORMAT_VERSION } from './prepared.js';
+export { saveDataset, loadDataset, readManifest, computeManifest, checkedIdMap, FORMAT_VERSION, PREPARED_OUTPUT } from './prepared.js';
 export { generateSynthetic, toTsv, SYNTH_DEFAULTS, type SynthOptions } from './synth.js';
 export * from './metrics.js';
 export * from './evaluate.js';
-export { sha256, sha256File, writeFileAtomic, writeDirAtomic, canonicalJson, bytesOf } from './fsutil.js';
+export { sha256, sha256File, writeFileAtomic, writeDirAtomic, canonicalJson, bytesOf, checkOutputDir, checkWritable, removeStaleTemporaries, isTemporaryName, DERRD_OUTPUT, type OutputKind } from './fsutil.js';
 export { datasetStats, type DatasetStats, type Distribution } from './stats.js';
 export { sampleTriples, uniqueInt32, type Triples } from './sampling.js';
 export { encodeSafetensors, decodeSafetensors, type SafeTensor, type SafeDtype } from './safetensors.js';

@@ -209,9 +209,41 @@ function resolve(options: PrepareOptions): PrepareSettings {
   return s;
 }
 
+const INTEGER_ID = /^-?\d+$/;
+
+/**
+ * Numeric id order sorts ids by value only when every id is an integer; a mix would silently fall back to order of
+ * appearance and renumber every id, so it is refused, naming the first id of the rarer kind and where it is.
+ */
+function checkNumericIds(parts: readonly RawInteractions[], side: 'users' | 'items', explicit: boolean): void {
+  let integers = 0;
+  let others = 0;
+  const seen = new Set<string>();
+  for (const part of parts) {
+    for (const id of part[side]) {
+      if (seen.has(id)) continue;
+      seen.add(id);
+      if (INTEGER_ID.test(id)) integers++;
+      else others++;
+    }
+  }
+  const what = side === 'users' ? 'user' : 'item';
+  const why = explicit ? 'with --id-order numeric' : 'a split keeps integer ids by default (--id-order numeric)';
+  if (integers > 0 && others > 0) {
+    const strayIsInteger = integers < others;
+    for (const part of parts) {
+      const r = part[side].findIndex((id) => INTEGER_ID.test(id) === strayIsInteger);
+      if (r >= 0) {
+        throw new InputError(`${what} id "${part[side][r]}" is ${strayIsInteger ? 'an integer' : 'not an integer'}, unlike ${strayIsInteger ? others : integers} other ${what} ids: ${why}, so every id must be an integer; fix this id, or pass --id-order appearance`, { file: part.source, line: part.lines[r] });
+      }
+    }
+  }
+}
+
 /** Interactions → de-duplicated, filtered, id-mapped, split data set with evaluation candidates. */
 export function prepareFromInteractions(raw: RawInteractions, source: SourceInfo, options: PrepareOptions = {}): Dataset {
   const settings = resolve(options);
+  if (settings.idOrder === 'numeric') for (const side of ['users', 'items'] as const) checkNumericIds([raw], side, true);
   const deduped = dedupe(raw);
   const { rows, removedUsers, removedItems } = filterMinInteractions(deduped, settings.minUserInteractions, settings.minItemInteractions);
   if (rows.users.length === 0) {
@@ -273,6 +305,7 @@ export function prepareFromInteractions(raw: RawInteractions, source: SourceInfo
 export function prepareFromSplit(split: RawSplit, source: SourceInfo, options: PrepareOptions = {}): Dataset {
   const settings = resolve({ ...options, idOrder: options.idOrder ?? 'numeric' });
   settings.split = 'given';
+  if (settings.idOrder === 'numeric') for (const side of ['users', 'items'] as const) checkNumericIds([split.train, split.valid, split.test], side, options.idOrder !== undefined);
   const train = dedupe(split.train);
   const users = [...train.users, ...split.valid.users, ...split.test.users];
   const items = [...train.items, ...split.valid.items, ...split.test.items];

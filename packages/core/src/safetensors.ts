@@ -58,6 +58,7 @@ export function decodeSafetensors(bytes: Uint8Array, file = 'safetensors'): { te
   } catch {
     throw new InputError('safetensors header is not valid JSON (corrupt file?)', where);
   }
+  if (header === null || typeof header !== 'object' || Array.isArray(header)) throw new InputError('safetensors header is not a JSON object (corrupt file?)', where);
   const dataStart = 8 + headerLength;
   const dataLength = bytes.byteLength - dataStart;
   const tensors: Record<string, SafeTensor> = {};
@@ -65,21 +66,28 @@ export function decodeSafetensors(bytes: Uint8Array, file = 'safetensors'): { te
   let covered = 0;
   for (const [name, entry] of Object.entries(header)) {
     if (name === '__metadata__') {
+      if (entry === null || typeof entry !== 'object' || Array.isArray(entry) || Object.values(entry).some((v) => typeof v !== 'string')) {
+        throw new InputError('safetensors __metadata__ must map names to strings (corrupt file?)', where);
+      }
       metadata = entry as Record<string, string>;
       continue;
     }
-    const e = entry as { dtype?: string; shape?: number[]; data_offsets?: [number, number] };
+    if (entry === null || typeof entry !== 'object') throw new InputError(`tensor "${name}" has no dtype, shape and data_offsets (corrupt file?)`, where);
+    const e = entry as { dtype?: string; shape?: unknown[]; data_offsets?: unknown[] };
     if (e.dtype !== 'F32' && e.dtype !== 'I32') throw new InputError(`tensor "${name}" has dtype ${e.dtype}; derrd reads F32 and I32`, where);
-    if (!Array.isArray(e.shape) || !Array.isArray(e.data_offsets)) throw new InputError(`tensor "${name}" lacks shape or data_offsets`, where);
-    const [begin, end] = e.data_offsets;
-    const count = e.shape.reduce((a, c) => a * c, 1);
+    const isCount = (x: unknown) => Number.isSafeInteger(x) && (x as number) >= 0;
+    if (!Array.isArray(e.shape) || !Array.isArray(e.data_offsets) || !e.shape.every(isCount) || e.data_offsets.length !== 2 || !e.data_offsets.every(isCount)) {
+      throw new InputError(`tensor "${name}" lacks a shape or data_offsets of non-negative integers`, where);
+    }
+    const [begin, end] = e.data_offsets as [number, number];
+    const count = (e.shape as number[]).reduce((a, c) => a * c, 1);
     if (end - begin !== count * BYTES[e.dtype]) throw new InputError(`tensor "${name}": shape [${e.shape}] does not match its ${end - begin} bytes`, where);
     if (begin < 0 || end > dataLength) throw new InputError(`tensor "${name}" ends at byte ${end} but the data section has ${dataLength} (truncated file)`, where);
     covered += end - begin;
     // copy: keeps alignment and frees the file buffer
     const raw = bytes.slice(dataStart + begin, dataStart + end);
     const data = e.dtype === 'F32' ? new Float32Array(raw.buffer, raw.byteOffset, count) : new Int32Array(raw.buffer, raw.byteOffset, count);
-    tensors[name] = { dtype: e.dtype, shape: e.shape, data };
+    tensors[name] = { dtype: e.dtype, shape: e.shape as number[], data };
   }
   if (covered !== dataLength) throw new InputError(`data section has ${dataLength} bytes but the tensors cover ${covered} (corrupt file)`, where);
   return { tensors, metadata };

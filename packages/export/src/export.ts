@@ -21,6 +21,11 @@ export interface ExportOptions {
   /** default k recorded in the metadata (k itself is a graph input) */
   defaultK?: number;
   force?: boolean;
+  /**
+   * Checks the written model (at its temporary path) before it replaces anything, e.g. parity with the trainer; a
+   * throw leaves the output path as it was.
+   */
+  verify?: (tmpPath: string, built: BuiltModel) => Promise<void>;
 }
 
 export interface ExportResult {
@@ -119,8 +124,14 @@ export async function exportCheckpoint(o: ExportOptions): Promise<ExportResult> 
   // write to a temp file, prove onnxruntime loads and runs it, then move it into place
   const tmp = await loadChecked(built.bytes, dirname(o.out), basename(o.out), Math.min(built.defaultK, built.card.model.numItems));
   const idMapsPath = join(dirname(o.out), idMapsName);
-  writeFileAtomic(idMapsPath, idMapsJson(built.ds));
-  renameSync(tmp, o.out);
+  try {
+    await o.verify?.(tmp, built);
+    writeFileAtomic(idMapsPath, idMapsJson(built.ds));
+    renameSync(tmp, o.out);
+  } catch (err) {
+    rmSync(tmp, { force: true });
+    throw err;
+  }
   return { path: o.out, idMapsPath, bytes: built.bytes.byteLength, sha256: sha256(built.bytes), opset: built.opset, int8: built.int8, card: built.card, metadata: built.metadata };
 }
 
@@ -157,7 +168,8 @@ export async function verifyParity(
   options: { exclude?: number[][]; atol?: number; provider?: 'cpu' | 'wasm' } = {},
 ): Promise<ParityReport> {
   const atol = options.atol ?? 1e-5;
-  const rec = await createRecommender(onnxPath, { provider: options.provider ?? 'cpu' });
+  // dense ids only: the id map next to a model being verified may still be the previous export's
+  const rec = await createRecommender(onnxPath, { provider: options.provider ?? 'cpu', idMaps: 'none' });
   try {
     const onnx = await rec.recommendDense(users, k, options.exclude);
     const ref = referenceTopK(scoreAll(users), numItems, users.length, k, options.exclude);

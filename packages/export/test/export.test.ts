@@ -108,6 +108,24 @@ test('bad inputs: missing or corrupt checkpoint, unknown model type, unsupported
   assert.ok(!existsSync(join(work, 'bad')) || readdirSync(join(work, 'bad')).length === 0);
 });
 
+test('a model that fails its verify step never reaches the output: the previous export and its id map stay, no temporary is left', async () => {
+  const dir = join(work, 'verify');
+  const out = join(dir, 'v0.onnx');
+  const first = await exportCheckpoint({ checkpoint: ckpt.bpr, out });
+  const before = { model: readFileSync(out), ids: readFileSync(first.idMapsPath) };
+  let checked = '';
+  await assert.rejects(exportCheckpoint({
+    checkpoint: ckpt.neumf, out, force: true,
+    verify: async (tmp) => { checked = tmp; assert.ok(existsSync(tmp)); throw new Error('parity check failed'); },
+  }), /parity check failed/);
+  assert.notEqual(checked, out, 'verify ran on a temporary, not on the output path');
+  assert.deepEqual(readFileSync(out), before.model);
+  assert.deepEqual(readFileSync(first.idMapsPath), before.ids);
+  assert.deepEqual(readdirSync(dir).sort(), ['v0.ids.json', 'v0.onnx']);
+  const passed = await exportCheckpoint({ checkpoint: ckpt.neumf, out, force: true, verify: async () => undefined });
+  assert.equal((passed.card.model as { kind: string }).kind, 'neumf');
+});
+
 test('runtime: not-ONNX file, model without derrd metadata (runs, says what is missing), bad ids and k, cuda missing', async () => {
   const garbage = join(work, 'garbage.onnx');
   writeFileSync(garbage, Buffer.from('this is not a model'));

@@ -3,7 +3,7 @@
  * the Node runtime and the browser library describe a model, and refuse a file that is not one, the same way.
  */
 import { RuntimeError } from './feeds.js';
-import { NotOnnxError, readMetadataProps } from './metadata.js';
+import { NotOnnxError, findNonFiniteWeights, readMetadataProps, type NonFiniteWeights } from './metadata.js';
 
 export interface DerrdModelInfo {
   format: string;
@@ -58,14 +58,21 @@ export function parseModelInfo(metadata: Record<string, string>): ModelDescripti
   };
 }
 
-/** The derrd metadata of model bytes without opening a session; throws RuntimeError when the bytes are not ONNX. */
+/** The derrd metadata of model bytes without opening a session; throws RuntimeError when the bytes are not ONNX or a weight table holds NaN or an infinity. */
 export function inspectModel(bytes: Uint8Array, source: string): ModelDescription {
   let meta;
+  let nonFinite: NonFiniteWeights | null;
   try {
     meta = readMetadataProps(bytes);
     if (!meta.hasGraph || meta.irVersion === null) throw new NotOnnxError('no graph or IR version');
+    nonFinite = findNonFiniteWeights(bytes);
   } catch (err) {
     throw new RuntimeError(`${source}: not an ONNX model (${(err as Error).message})`);
+  }
+  // onnxruntime would load such a model, warm up, and answer every query it touches with NaN scores
+  if (nonFinite) {
+    const { tensor, count, first, index } = nonFinite;
+    throw new RuntimeError(`${source}: weight "${tensor}" holds ${count} non-finite value${count > 1 ? 's' : ''} (the first, ${first}, at index ${index}): this model cannot score; export it again from a checkpoint with finite weights`);
   }
   return parseModelInfo(meta.metadata);
 }

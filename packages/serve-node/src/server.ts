@@ -17,6 +17,7 @@ import { DEFAULT_MAX_MODEL_BYTES, RuntimeError, rawIdOf, type FlatResult, type P
 import { MicroBatcher, OverloadError, type BatchRequest } from './batcher.js';
 import { ModelLoadError, loadServedData, loadServedModel, type ServedData, type ServedModel } from './model.js';
 import { getRecommendSchema, postRecommendSchema, reloadSchema } from './schemas.js';
+import { useJsonBodyParser } from './json-body.js';
 
 export interface ServeConfig {
   model: string;
@@ -272,10 +273,12 @@ export async function createServer(options: ServeOptions): Promise<RecommendServ
   });
   // JSON only: anything else is 415
   app.removeContentTypeParser('text/plain');
+  useJsonBodyParser(app);
   let inflight = 0;
   app.addHook('onRequest', (_req, _reply, done) => { inflight++; done(); });
   app.addHook('onResponse', (_req, _reply, done) => { inflight--; done(); });
   const admin = Fastify({ logger: false, bodyLimit: 16 * 1024 });
+  useJsonBodyParser(admin);
 
   const fail = (reply: FastifyReply, route: string, err: unknown): FastifyReply => {
     let status = 500;
@@ -289,6 +292,10 @@ export async function createServer(options: ServeOptions): Promise<RecommendServ
     } else if ((err as { statusCode?: number }).statusCode) {
       status = (err as { statusCode: number }).statusCode;
       code = (err as { code?: string }).code ?? 'bad_request';
+      if (code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') {
+        code = 'unsupported_media_type';
+        message = `Content-Type ${reply.request.headers['content-type'] ?? '(none)'} is not accepted: send a JSON body with Content-Type: application/json`;
+      }
     }
     errors.inc({ class: status === 503 ? code : status >= 500 ? '5xx' : '4xx' });
     requests.inc({ route, status: String(status) });

@@ -22,7 +22,12 @@ export function loadCheckpoint(dir: string, dataset?: Dataset): LoadedCheckpoint
     }
   }
   const { tensors, sha256 } = readWeights(dir, card);
-  const model = createModel(card.model.kind, { numUsers: card.model.numUsers, numItems: card.model.numItems, dim: card.model.dim });
+  let model: RecModel;
+  try {
+    model = createModel(card.model.kind, { numUsers: card.model.numUsers, numItems: card.model.numItems, dim: card.model.dim });
+  } catch (err) {
+    throw err instanceof InputError ? new InputError(`model card: ${err.message}`, { file: dir }) : err;
+  }
   const weights: Record<string, { shape: number[]; data: Float32Array }> = {};
   for (const [name, t] of Object.entries(tensors)) {
     if (t.dtype !== 'F32') throw new InputError(`tensor "${name}" is ${t.dtype}, expected F32`, { file: dir });

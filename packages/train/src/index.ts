@@ -7,7 +7,7 @@ export { embeddingLookup, matMul, segmentSum } from './ops.js';
 export { BprMf, BPR_DEFAULTS } from './models/bpr.js';
 export { NeuMf, NEUMF_DEFAULTS } from './models/neumf.js';
 export { createModel, MODEL_KINDS } from './models/registry.js';
-export { train, trainingStep, trainableOf, evaluateModel, evaluateCheckpoint, TRAIN_DEFAULTS, MODEL_RECIPES, trainDefaults, TrainingError, DERRD_VERSION, type TrainConfig, type TrainEvent, type TrainOptions } from './trainer.js';
+export { train, trainingStep, trainableOf, checkTrainingMemory, trainingMemory, parameterCount, evaluateModel, evaluateCheckpoint, TRAIN_DEFAULTS, MODEL_RECIPES, trainDefaults, TrainingError, DERRD_VERSION, type TrainConfig, type TrainEvent, type TrainOptions } from './trainer.js';
 export { loadCheckpoint, type LoadedCheckpoint } from './checkpoint.js';
 export type { Batch, LossTerm } from './terms.js';
 export { DeTerm, ExpertSet, DE_DEFAULTS, deTemperature, expertHiddenDim, routeEntities, setDeKernel, type DeSettings } from './distill/de.js';

@@ -4,9 +4,10 @@
  * exact resume (each epoch's randomness derives from (seed, epoch), so a resumed run equals an uninterrupted one).
  */
 import { existsSync, readFileSync, rmSync } from 'node:fs';
+import { totalmem } from 'node:os';
 import { join } from 'node:path';
 import {
-  CARD_FILE, CARD_FORMAT_VERSION, DEFAULT_CUTOFFS, InputError, ModelSelector, RESUME_FILE, Rng, WEIGHTS_FILE, canonicalJson,
+  CARD_FILE, CARD_FORMAT_VERSION, DEFAULT_CUTOFFS, InputError, checkTrainingOut, ModelSelector, RESUME_FILE, Rng, WEIGHTS_FILE, canonicalJson,
   decodeSafetensors, encodeSafetensors, evaluateFull, evaluateSampled, sampleTriples, sha256, writeFileAtomic,
   type Dataset, type EpochRecord, type EvalResult, type ModelCard, type SafeTensor,
 } from '@derrd/core';
@@ -136,7 +137,9 @@ export async function train(options: TrainOptions): Promise<{ card: ModelCard; m
   const { dataset: ds, config, out } = options;
   const emit = options.onEvent ?? (() => {});
   validateConfig(config);
+  checkTrainingOut(out, { resume: options.resume, force: options.force });
   const backend = await initBackend(options.backend ?? 'auto');
+  checkTrainingMemory(config, ds, backend.name);
   const model = createModel(config.model, { numUsers: ds.numUsers, numItems: ds.numItems, dim: config.dim }, config.seed);
   const terms = [...(options.terms ?? []), ...(options.buildTerms?.(model) ?? [])];
   const identity = identityOf(config, ds.manifest.hash, options.method, terms);
@@ -149,13 +152,18 @@ export async function train(options: TrainOptions): Promise<{ card: ModelCard; m
     if (options.resume) {
       if (!existsSync(resumePath)) throw new TrainingError(`${out}: no ${RESUME_FILE} to resume from (the run finished, or never completed an epoch); use --force to start over`);
       const decoded = decodeSafetensors(readFileSync(resumePath), resumePath);
-      resumeState = JSON.parse(decoded.metadata.state) as ResumeState;
+      resumeState = parseResumeState(decoded.metadata.state, resumePath);
+      for (const [name, t] of Object.entries(decoded.tensors)) {
+        if (t.data.some((x) => !Number.isFinite(x))) throw new TrainingError(`${resumePath}: tensor "${name}" holds non-finite values, so the run cannot continue from it; use --force to start over`);
+      }
       if (resumeState.identity !== identity) {
         const changed = diffKeys(JSON.parse(resumeState.identity), JSON.parse(identity));
         throw new TrainingError(`${out}: --resume with a different configuration (changed: ${changed.join(', ')}); use the original settings, or --force to start over`);
       }
       resumeTensors = decoded.tensors;
     } else if (!options.force) {
+      const failed = failedRun(cardPath);
+      if (failed) throw new TrainingError(`${out}: holds a run that failed (${failed.why}) ${failed.saved}; use --force to start over (a lower --lr often avoids a diverging loss)`);
       throw new TrainingError(`${out}: a checkpoint exists (use --resume to continue it or --force to start over)`);
     } else {
       for (const f of [CARD_FILE, WEIGHTS_FILE, RESUME_FILE]) rmSync(join(out, f), { force: true });
@@ -292,6 +300,77 @@ export async function train(options: TrainOptions): Promise<{ card: ModelCard; m
   for (const term of terms) term.dispose();
   emit({ type: 'done', card });
   return { card, model };
+}
+
+/** The failure a card in `cardPath` records, when the run behind it failed. */
+function failedRun(cardPath: string): { why: string; saved: string } | null {
+  let card: Partial<ModelCard> & { failure?: string };
+  try {
+    card = JSON.parse(readFileSync(cardPath, 'utf8')) as typeof card;
+  } catch {
+    return null;
+  }
+  if (card?.status !== 'failed') return null;
+  return {
+    why: card.failure ?? 'loss not finite',
+    saved: card.weights ? `after saving the weights of epoch ${card.savedEpoch}, which are kept` : 'before saving any weights: there is nothing to continue',
+  };
+}
+
+function parseResumeState(text: string | undefined, path: string): ResumeState {
+  try {
+    const state = JSON.parse(text ?? '') as ResumeState;
+    if (typeof state?.identity === 'string' && Number.isInteger(state.epoch) && Array.isArray(state.history)) return state;
+  } catch {
+    // reported below
+  }
+  throw new TrainingError(`${path}: no readable training state in its metadata (not written by derrd, or damaged); use --force to start over`);
+}
+
+/** Parameters of a base model, counted without allocating it. */
+export function parameterCount(kind: ModelKind, numUsers: number, numItems: number, dim: number): number {
+  const tables = (numUsers + numItems) * dim;
+  return kind === 'neumf' ? 2 * tables + 2 * dim * dim + dim + 2 * dim + 1 : tables;
+}
+
+/**
+ * Float32 values a training run holds, from the peak memory of BPR runs at large d: about 20 copies of the parameters
+ * (weights, gradients, two Adam moments and the optimizer's temporaries; the evaluation's transposed table; the
+ * checkpoint's copies and encoded files) and about 10 × batch × dim of per-batch activations; 6 of those copies and the
+ * activations live in the backend, which for wasm is one 4 GiB heap.
+ */
+const HOST_COPIES = 20;
+const BACKEND_COPIES = 6;
+const ACTIVATION_COPIES = 10;
+/** tfjs-backend-wasm's heap is a 32-bit WebAssembly memory. */
+const WASM_HEAP_BYTES = 4 * 1024 ** 3;
+
+const gib = (bytes: number) => (bytes >= 1024 ** 4 ? `${(bytes / 1024 ** 4).toFixed(1)} TiB` : bytes >= 1024 ** 3 ? `${(bytes / 1024 ** 3).toFixed(1)} GiB` : `${Math.ceil(bytes / 1024 ** 2)} MiB`);
+
+/** Bytes a training run holds in all and in the backend (estimates from the measurement above). */
+export function trainingMemory(config: Pick<TrainConfig, 'model' | 'dim' | 'batchSize'>, ds: Pick<Dataset, 'numUsers' | 'numItems'>): { total: number; backend: number; parameters: number } {
+  const parameters = parameterCount(config.model, ds.numUsers, ds.numItems, config.dim);
+  const activations = ACTIVATION_COPIES * config.batchSize * config.dim;
+  return { total: 4 * (HOST_COPIES * parameters + activations), backend: 4 * (BACKEND_COPIES * parameters + activations), parameters };
+}
+
+/** Refuses, before allocating, a model that cannot fit in this machine's memory (or the wasm backend's heap). */
+export function checkTrainingMemory(config: Pick<TrainConfig, 'model' | 'dim' | 'batchSize'>, ds: Pick<Dataset, 'numUsers' | 'numItems'>, backend: string, totalMemory = totalmem()): void {
+  const fits = (dim: number) => {
+    const m = trainingMemory({ ...config, dim }, ds);
+    return m.total <= totalMemory && (backend !== 'wasm' || m.backend <= WASM_HEAP_BYTES);
+  };
+  if (fits(config.dim)) return;
+  let lo = 0;
+  let hi = config.dim;
+  while (hi - lo > 1) {
+    const mid = Math.floor((lo + hi) / 2);
+    if (fits(mid)) lo = mid;
+    else hi = mid;
+  }
+  const m = trainingMemory(config, ds);
+  const limit = m.total > totalMemory ? `this machine has ${gib(totalMemory)}` : `the wasm backend holds at most ${gib(WASM_HEAP_BYTES)} (${gib(m.backend)} of it needed)`;
+  throw new InputError(`--dim ${config.dim} is too large: ${config.model} on ${ds.numUsers.toLocaleString('en-US')} users × ${ds.numItems.toLocaleString('en-US')} items has ${m.parameters.toLocaleString('en-US')} parameters, and training at batch size ${config.batchSize} needs about ${gib(m.total)}, but ${limit}: lower --dim${lo >= 1 ? ` (up to about ${lo.toLocaleString('en-US')} fits)` : ''}${backend === 'wasm' && m.total <= totalMemory ? ' or --batch-size' : ''}`);
 }
 
 /** Every parameter a run trains, by the names its resume file uses: the model's, then each term's as `term.name`. */

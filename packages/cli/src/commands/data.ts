@@ -1,9 +1,10 @@
 import { existsSync, readFileSync, statSync } from 'node:fs';
-import { basename, resolve } from 'node:path';
+import { basename, dirname, resolve } from 'node:path';
 import type { Command } from 'commander';
 import {
   datasetStats, generateSynthetic, loadDataset, prepareFromInteractions, prepareFromSplit, readDelimited, readSplitDir,
-  readUsersDat, saveDataset, sha256, sha256File, SYNTH_DEFAULTS, toTsv, writeFileAtomic, InputError, PREPARE_DEFAULTS,
+  readUsersDat, saveDataset, sha256, sha256File, SYNTH_DEFAULTS, toTsv, writeFileAtomic, InputError, PREPARE_DEFAULTS, PREPARED_OUTPUT,
+  checkOutputDir, checkWritable, fsInputError, removeStaleTemporaries,
   type ColumnName, type Dataset, type DatasetStats, type PrepareOptions, type RawInteractions, type SourceInfo, type SynthOptions,
 } from '@derrd/core';
 import { addSettingOptions, layer, readFlags } from '../flags.js';
@@ -21,7 +22,12 @@ export function detectFormat(input: string): Exclude<InputFormat, 'auto'> {
   if (!existsSync(input)) throw new InputError('file not found', { file: input });
   if (statSync(input).isDirectory()) return 'split';
   if (basename(input) === 'users.dat') return 'users.dat';
-  const head = readFileSync(input, 'utf8').slice(0, 4096).split(/\r?\n/)[0].trim();
+  let head: string;
+  try {
+    head = readFileSync(input, 'utf8').slice(0, 4096).split(/\r?\n/)[0].trim();
+  } catch (err) {
+    throw fsInputError(err, input);
+  }
   const fields = head.split(/\s+/);
   if (/^\d+( \d+)*$/.test(head) && Number(fields[0]) === fields.length - 1 && fields.length > 1) return 'users.dat';
   return 'delimited';
@@ -45,7 +51,7 @@ export function prepareCommand(o: PrepareCommandOptions): { dir: string; dataset
   const requested = o.format ?? 'auto';
   if (o.input === undefined && requested !== 'auto' && requested !== 'synthetic') throw new UsageError(`--format ${requested} needs --input`);
   const format: Exclude<InputFormat, 'auto'> = o.input === undefined ? 'synthetic' : requested === 'auto' ? detectFormat(o.input) : requested;
-  if (existsSync(o.out) && !o.force) throw new InputError('output directory exists (use --force to replace it)', { file: o.out });
+  checkOutputDir(o.out, PREPARED_OUTPUT, { force: Boolean(o.force), inputs: [o.input] });
   let dataset: Dataset;
   if (format === 'split') {
     const split = readSplitDir(o.input!, { delimiter: o.delimiter, header: o.header, columns: o.columns });
@@ -70,6 +76,31 @@ export function prepareCommand(o: PrepareCommandOptions): { dir: string; dataset
   }
   saveDataset(dataset, o.out, { force: o.force });
   return { dir: o.out, dataset, seconds: (performance.now() - started) / 1000 };
+}
+
+const SYNTH_HEADER = 'user\titem\ttimestamp';
+
+/**
+ * `data synth` replaces an existing file only with --force and only when it is one `data synth` wrote (its header and
+ * integer user, item, timestamp rows): never a directory or a file of the user's.
+ */
+function checkSynthOut(out: string, force: boolean): void {
+  removeStaleTemporaries(out);
+  if (existsSync(out)) {
+    if (statSync(out).isDirectory()) throw new InputError('is a directory; --out names the TSV file to write', { file: out });
+    if (!force) throw new InputError('output file exists (use --force to replace it)', { file: out });
+    let text: string;
+    try {
+      text = readFileSync(out, 'utf8');
+    } catch (err) {
+      throw fsInputError(err, out);
+    }
+    const lines = text.split('\n');
+    if (lines[0] !== SYNTH_HEADER || !lines.slice(1).every((l) => l === '' || /^\d+\t\d+\t\d+$/.test(l))) {
+      throw new InputError(`is not a file \`derrd data synth\` wrote (its first line is not "${SYNTH_HEADER.replace(/\t/g, '<TAB>')}" followed by integer rows), so --force does not replace it: choose another --out`, { file: out });
+    }
+  }
+  checkWritable(dirname(resolve(out)), out);
 }
 
 export function formatStats(s: DatasetStats): string {
@@ -145,7 +176,7 @@ export function registerDataCommands(program: Command): void {
   addSettingOptions(synth, SYNTH_SETTINGS);
   synth.action((opts: Record<string, string | boolean>, cmd: Command) => {
     const out = String(opts.out);
-    if (existsSync(out) && !opts.force) throw new InputError('output file exists (use --force to replace it)', { file: out });
+    checkSynthOut(out, Boolean(opts.force));
     const settings: SynthOptions = toSynthOptions(layer(defaultsOf(SYNTH_SETTINGS), readFlags(cmd, SYNTH_SETTINGS)));
     const generated = generateSynthetic(settings);
     writeFileAtomic(out, toTsv(generated));

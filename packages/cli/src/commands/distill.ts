@@ -8,7 +8,7 @@ import { addSettingOptions, layer } from '../flags.js';
 import { info } from '../output.js';
 import { Progress } from '../progress.js';
 import { BACKEND_SETTING, DISTILL_SETTINGS, TRAIN_SETTINGS, methodValues, toMethodSettings, toTrainConfig, trainValues, type Setting } from '../settings.js';
-import { addRunOptions, givenSettings, runTraining } from './train.js';
+import { addRunOptions, checkRunOut, givenSettings, runTraining } from './train.js';
 
 export const DISTILL_COMMAND_SETTINGS: readonly Setting[] = [...TRAIN_SETTINGS, BACKEND_SETTING, ...DISTILL_SETTINGS];
 
@@ -36,6 +36,7 @@ export function registerDistillCommand(program: Command): void {
   addSettingOptions(cmd, DISTILL_COMMAND_SETTINGS, { defaults: { model: 'the teacher\'s (bpr for an ONNX teacher)', dim: 20 } });
   cmd.action(async (opts: Record<string, unknown>, command: Command) => {
     const given = givenSettings(command, DISTILL_COMMAND_SETTINGS);
+    checkRunOut(opts);
     await initBackend((given.backend ?? 'auto') as BackendRequest);
     const dataset = loadDataset(String(opts.data));
     const teacherDir = String(opts.teacher);

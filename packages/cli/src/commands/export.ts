@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
-import { InputError, loadDataset, readCard } from '@derrd/core';
-import { DEFAULT_OPSET, MAX_OPSET, MIN_OPSET, exportCheckpoint, exportTriton, verifyParity } from '@derrd/export';
+import { InputError } from '@derrd/core';
+import { DEFAULT_OPSET, MAX_OPSET, MIN_OPSET, exportCheckpoint, exportTriton, verifyParity, type BuiltModel, type ParityReport } from '@derrd/export';
 import { initBackend, loadCheckpoint } from '@derrd/train';
 import { UsageError, emit, info, parseInteger } from '../output.js';
 
@@ -23,47 +23,56 @@ export function registerExportCommand(program: Command): void {
     .option('--force', 'replace an existing output file', false)
     .option('--json', 'print the result as JSON', false)
     .action(async (checkpoint: string, opts: Record<string, string | boolean | undefined>) => {
+      // every flag is checked before anything is read or written
       const k = parseInteger('--k', String(opts.k), 1);
+      const opset = parseInteger('--opset', String(opts.opset), 1);
+      const verifyUsers = parseInteger('--verify-users', String(opts.verifyUsers), 1);
+      const maxBatch = parseInteger('--triton-max-batch', String(opts.tritonMaxBatch), 1);
+      const instances = parseInteger('--triton-instances', String(opts.tritonInstances), 1);
       if (!opts.out && !opts.triton) throw new UsageError('give -o <file.onnx>, --triton <repository>, or both');
       if (opts.verify && !opts.out) throw new UsageError('--verify checks the -o model: give -o <file.onnx>');
       const started = performance.now();
+      const parity: ParityReport[] = [];
+      // --verify runs on the written model before it is moved to -o: a model that fails it never reaches the output
+      const verify = async (tmpPath: string, built: BuiltModel): Promise<void> => {
+        await initBackend('auto');
+        const ds = built.ds;
+        const { model } = loadCheckpoint(checkpoint, ds);
+        const scorer = model.createScorer();
+        try {
+          const n = Math.min(ds.numUsers, verifyUsers);
+          const users = Int32Array.from({ length: n }, (_v, r) => Math.floor((r * ds.numUsers) / n));
+          const exclude = Array.from(users, (u) => Array.from(ds.trainItems.subarray(ds.trainIndptr[u], ds.trainIndptr[u + 1])));
+          for (const ex of [undefined, exclude]) {
+            const report = await verifyParity(tmpPath, (u) => scorer.scoreAll(u), ds.numItems, users, Math.min(k, ds.numItems), { exclude: ex, atol: built.int8 ? Infinity : 1e-5 });
+            parity.push(report);
+            info(`parity ${ex ? 'with' : 'without'} exclusions: ${n} users, max |score diff| ${report.maxScoreDiff.toExponential(2)}, top-${k} id mismatches ${report.idMismatches}${report.tiedMismatches ? ` (${report.tiedMismatches} at float ties)` : ''}${built.int8 ? ' (int8: scores differ by design)' : ''}`);
+          }
+        } finally {
+          scorer.dispose();
+          model.dispose();
+        }
+        if (!built.int8 && parity.some((p) => !p.ok)) throw new InputError(`parity check failed: the exported model does not score like the checkpoint; nothing was written to ${String(opts.out)}`);
+      };
+      const result = opts.out
+        ? await exportCheckpoint({
+          checkpoint, out: String(opts.out), opset, int8: Boolean(opts.int8), data: opts.data as string | undefined, defaultK: k, force: Boolean(opts.force),
+          ...(opts.verify ? { verify } : {}),
+        })
+        : null;
       let triton: Awaited<ReturnType<typeof exportTriton>> | null = null;
       if (opts.triton) {
         triton = await exportTriton({
-          checkpoint, repository: String(opts.triton), name: opts.tritonName as string | undefined, k, opset: parseInteger('--opset', String(opts.opset), 1),
-          maxBatch: parseInteger('--triton-max-batch', String(opts.tritonMaxBatch), 1), instances: parseInteger('--triton-instances', String(opts.tritonInstances), 1),
+          checkpoint, repository: String(opts.triton), name: opts.tritonName as string | undefined, k, opset, maxBatch, instances,
           int8: Boolean(opts.int8), data: opts.data as string | undefined, force: Boolean(opts.force),
         });
         info(`Triton model repository entry ${triton.dir} (config.pbtxt, 1/model.onnx with k = ${k}, 1/model.ids.json); serve it with: tritonserver --model-repository=${String(opts.triton)}`);
       }
-      if (!opts.out) {
-        const tritonOutput = { triton: { dir: triton!.dir, name: triton!.name, model: triton!.modelPath, config: triton!.configPath, idMaps: triton!.idMapsPath, bytes: triton!.bytes, sha256: triton!.sha256, k } };
-        emit({ json: Boolean(opts.json) }, tritonOutput, () => `exported ${triton!.modelPath} (${(triton!.bytes / 1e6).toFixed(2)} MB) for Triton in ${((performance.now() - started) / 1000).toFixed(1)} s`);
-        return;
-      }
-      const result = await exportCheckpoint({
-        checkpoint, out: String(opts.out), opset: parseInteger('--opset', String(opts.opset), 1), int8: Boolean(opts.int8),
-        data: opts.data as string | undefined, defaultK: k, force: Boolean(opts.force),
-      });
       const seconds = (performance.now() - started) / 1000;
-      const parity: unknown[] = [];
-      if (opts.verify) {
-        await initBackend('auto');
-        const ds = loadDataset((opts.data as string | undefined) ?? readCard(checkpoint).dataset.path);
-        const { model } = loadCheckpoint(checkpoint, ds);
-        const scorer = model.createScorer();
-        const n = Math.min(ds.numUsers, parseInteger('--verify-users', String(opts.verifyUsers), 1));
-        const users = Int32Array.from({ length: n }, (_v, r) => Math.floor((r * ds.numUsers) / n));
-        const exclude = Array.from(users, (u) => Array.from(ds.trainItems.subarray(ds.trainIndptr[u], ds.trainIndptr[u + 1])));
-        for (const ex of [undefined, exclude]) {
-          const report = await verifyParity(result.path, (u) => scorer.scoreAll(u), ds.numItems, users, Math.min(k, ds.numItems), { exclude: ex, atol: result.int8 ? Infinity : 1e-5 });
-          parity.push(report);
-          info(`parity ${ex ? 'with' : 'without'} exclusions: ${n} users, max |score diff| ${report.maxScoreDiff.toExponential(2)}, top-${k} id mismatches ${report.idMismatches}${report.tiedMismatches ? ` (${report.tiedMismatches} at float ties)` : ''}${result.int8 ? ' (int8: scores differ by design)' : ''}`);
-        }
-        scorer.dispose();
-        model.dispose();
-        const failed = (parity as { ok: boolean; idMismatches: number }[]).some((p) => (result.int8 ? false : !p.ok));
-        if (failed) throw new InputError(`parity check failed for ${result.path}`);
+      if (!result) {
+        const tritonOutput = { triton: { dir: triton!.dir, name: triton!.name, model: triton!.modelPath, config: triton!.configPath, idMaps: triton!.idMapsPath, bytes: triton!.bytes, sha256: triton!.sha256, k } };
+        emit({ json: Boolean(opts.json) }, tritonOutput, () => `exported ${triton!.modelPath} (${(triton!.bytes / 1e6).toFixed(2)} MB) for Triton in ${seconds.toFixed(1)} s`);
+        return;
       }
       const output = {
         path: result.path, idMaps: result.idMapsPath, bytes: result.bytes, sha256: result.sha256, opset: result.opset, int8: result.int8, seconds, parity,

@@ -1,8 +1,7 @@
 /** `derrd data fetch <name>`: download a public data set, verify its sha256, cache it, prepare it. */
-import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
-import { randomBytes } from 'node:crypto';
+import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { InputError, datasetStats, sha256 } from '@derrd/core';
+import { InputError, PREPARED_OUTPUT, checkOutputDir, datasetStats, sha256, writeFileAtomic } from '@derrd/core';
 import { formatStats, prepareCommand } from './data.js';
 import type { PrepareOptions } from '@derrd/core';
 
@@ -31,6 +30,7 @@ export const KNOWN_DATASETS: Record<string, KnownDataset> = {
 export async function fetchDataset(name: string, o: { url?: string; cache: string; out: string; force?: boolean; timeoutMs?: number; prepare?: PrepareOptions }) {
   const known = KNOWN_DATASETS[name];
   if (!known) throw new InputError(`unknown data set "${name}" (known: ${Object.keys(KNOWN_DATASETS).join(', ')})`);
+  checkOutputDir(o.out, PREPARED_OUTPUT, { force: Boolean(o.force) });
   const dir = resolve(o.cache, name);
   const file = join(dir, known.file);
   let downloaded = false;
@@ -48,15 +48,7 @@ export async function fetchDataset(name: string, o: { url?: string; cache: strin
     if (digest !== known.sha256) {
       throw new InputError(`downloaded ${bytes.byteLength} bytes from ${url} with sha256 ${digest}, expected ${known.sha256} (changed upstream or corrupted); nothing was saved`);
     }
-    mkdirSync(dir, { recursive: true });
-    const tmp = join(dir, `.${known.file}.tmp-${randomBytes(4).toString('hex')}`);
-    writeFileSync(tmp, bytes);
-    try {
-      renameSync(tmp, file);
-    } catch (err) {
-      rmSync(tmp, { force: true });
-      throw err;
-    }
+    writeFileAtomic(file, bytes);
     downloaded = true;
   }
   const prepared = prepareCommand({ ...known.prepare, ...o.prepare, input: file, format: known.format, out: o.out, force: o.force });

@@ -13,7 +13,7 @@ import {
 } from '@derrd/core';
 import type { Provider } from '@derrd/runtime';
 import {
-  TRAIN_DEFAULTS, DERRD_VERSION, deThreads, evaluateCheckpoint, initBackend, isRankingTeacher, loadCheckpoint, parseMethod, prepareDistillation, setDeThreads,
+  TRAIN_DEFAULTS, DERRD_VERSION, checkTrainingMemory, deThreads, evaluateCheckpoint, initBackend, isRankingTeacher, loadCheckpoint, parseMethod, prepareDistillation, setDeThreads,
   type BackendRequest, type ModelKind, type TrainConfig,
 } from '@derrd/train';
 import { estimateTraining, formatDuration } from '../estimate.js';
@@ -156,6 +156,8 @@ export function registerPipelineCommand(program: Command): void {
     const latencySettings = { repsB1: v.latency['reps-b1'] as number, repsB64: v.latency['reps-b64'] as number, threads: v.latency.threads as number, providers: v.latency.providers as Provider[] };
     if (sweep.length > 0) printEstimate(ds, sweep.filter((r) => !(steps.finished(`sweep-${r.name}`) && checkpointFinished(join(out, 'sweep', r.name)))));
     const backend = await initBackend(v.top.backend as BackendRequest);
+    for (const r of toTrain) if (!r.reused) checkTrainingMemory(r.config, ds, backend.name);
+    for (const r of sweep) checkTrainingMemory(r.config, ds, backend.name);
 
     const trainStep = async (name: string, role: Role, cfg: TrainConfig, extra: Omit<Parameters<typeof runTrainStep>[2], 'dir' | 'dataset' | 'dataDir' | 'config' | 'backend'> = {}) => {
       const dir = dirs[role];

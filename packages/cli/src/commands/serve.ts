@@ -1,7 +1,8 @@
 import type { Command } from 'commander';
+import { isIPv4 } from 'node:net';
 import { PROVIDERS, type Provider } from '@derrd/runtime';
 import { DEFAULT_WORKERS, SERVE_DEFAULTS, createServer } from '@derrd/serve-node';
-import { info, parseChoice, parseInteger } from '../output.js';
+import { UsageError, info, parseChoice, parseInteger } from '../output.js';
 
 export function registerServeCommand(program: Command): void {
   const d = SERVE_DEFAULTS;
@@ -32,9 +33,12 @@ export function registerServeCommand(program: Command): void {
     .action(async (opts: Record<string, string | boolean | undefined>) => {
       const coldStart = parseChoice('--cold-start', String(opts.coldStart), ['error', 'popular'] as const);
       if (coldStart === 'popular' && !opts.data) throw Object.assign(new Error('--cold-start popular needs --data (popularity comes from the training data)'), { derrdUserError: true });
+      // the address and ports are checked before the model is loaded
       const host = String(opts.host);
-      const port = parseInteger('--port', String(opts.port));
-      const adminPort = opts.adminPort === undefined ? (port === 0 ? 0 : port + 1) : parseInteger('--admin-port', String(opts.adminPort));
+      if (/^\d+(\.\d+){3}$/.test(host) && !isIPv4(host)) throw new UsageError(`--host ${host} is not an IPv4 address (each of its four numbers is 0-255): use 127.0.0.1, 0.0.0.0 for all interfaces, or one of this machine's addresses`);
+      const port = parsePort('--port', String(opts.port));
+      if (opts.adminPort === undefined && port === 65535) throw new UsageError('--port 65535 leaves no port + 1 for the admin API: give --admin-port');
+      const adminPort = opts.adminPort === undefined ? (port === 0 ? 0 : port + 1) : parsePort('--admin-port', String(opts.adminPort));
       const server = await createServer({
         model: String(opts.model), provider: parseChoice('--provider', String(opts.provider), PROVIDERS.filter((p) => p !== 'wasm')) as Provider,
         workers: parseInteger('--workers', String(opts.workers), 0), threads: parseInteger('--threads', String(opts.threads), 1),
@@ -69,4 +73,11 @@ export function registerServeCommand(program: Command): void {
       info(`serving ${m.realPath} (${m.provider}, ${m.pool.workers === 0 ? 'model on the event loop' : `${m.pool.workers} worker${m.pool.workers > 1 ? 's' : ''}`} × ${m.threads} thread${m.threads > 1 ? 's' : ''}, warm-up ${m.warmupMs.toFixed(1)} ms${opts.data ? ', seen items excluded by default' : ''}) on ${urls.url}${/\/\/(0\.0\.0\.0|\[::\]):/.test(urls.url) ? ' (all interfaces)' : ''}; admin ${urls.adminUrl}`);
       if (opts.json) process.stdout.write(JSON.stringify({ url: urls.url, admin: urls.adminUrl }) + '\n');
     });
+}
+
+/** A TCP port: 0 (any free port) to 65535. */
+function parsePort(flag: string, value: string): number {
+  const port = /^\d+$/.test(value.trim()) ? Number(value) : NaN;
+  if (!(port >= 0 && port <= 65535)) throw new UsageError(`${flag} must be a port from 0 to 65535 (0: any free port), got "${value}"`);
+  return port;
 }

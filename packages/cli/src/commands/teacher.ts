@@ -5,7 +5,7 @@
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { basename, dirname, extname, join, resolve } from 'node:path';
 import type { Command } from 'commander';
-import { InputError, decodeSafetensors, loadDataset, round4, sha256 } from '@derrd/core';
+import { CHECKPOINT_OUTPUT, InputError, checkOutputDir, decodeSafetensors, loadDataset, round4, sha256 } from '@derrd/core';
 import { openScoringModel, type ScoringSignature } from '@derrd/runtime';
 import { importRankingTeacher, importTensorTeacher, initBackend, readTeacherIds, type BackendRequest, type ImportResult, type ModelKind } from '@derrd/train';
 import { addSettingOptions, layer } from '../flags.js';
@@ -46,9 +46,9 @@ export function registerTeacherCommands(program: Command): void {
     if (!existsSync(file) || statSync(file).isDirectory()) throw new InputError('teacher file not found', { file });
     const ext = extname(file).toLowerCase();
     if (ext !== '.safetensors' && ext !== '.onnx') throw new InputError('expected a .safetensors file (tensor teacher) or an .onnx model (scoring teacher)', { file });
-    const dataset = loadDataset(String(opts.data));
     const out = String(opts.out);
-    if (existsSync(out) && !opts.force) throw new InputError('output directory exists (use --force to replace it)', { file: out });
+    checkOutputDir(out, CHECKPOINT_OUTPUT, { force: Boolean(opts.force), inputs: [file, opts.ids as string | undefined, opts.userIds as string | undefined, opts.itemIds as string | undefined, String(opts.data)] });
+    const dataset = loadDataset(String(opts.data));
     const map = parseMap(v.map as string[] | undefined);
     const bytes = readFileSync(file);
     const origin = { file, sha256: sha256(bytes) };
@@ -58,6 +58,10 @@ export function registerTeacherCommands(program: Command): void {
       const backend = await initBackend(v.backend as BackendRequest);
       const ids = readTeacherIds({ ids: opts.ids as string | undefined, userIds: opts.userIds as string | undefined, itemIds: opts.itemIds as string | undefined });
       const { tensors } = decodeSafetensors(new Uint8Array(bytes), file);
+      for (const [name, t] of Object.entries(tensors)) {
+        const bad = t.dtype === 'F32' ? t.data.findIndex((x) => !Number.isFinite(x)) : -1;
+        if (bad >= 0) throw new InputError(`tensor "${name}" holds a non-finite value (${t.data[bad]} at index ${bad}): a teacher with NaN or infinite weights cannot teach; export it again from a run that did not diverge`, { file });
+      }
       result = await importTensorTeacher({
         dataset, datasetPath: resolve(String(opts.data)), tensors, ids, kind: v.model as ModelKind | undefined, map, origin, out, force: Boolean(opts.force),
         backend: { name: backend.name, tfjsVersion: backend.tfjsVersion, simd: backend.simd, threads: backend.threads },

@@ -1,9 +1,9 @@
 import { resolve } from 'node:path';
 import type { Command } from 'commander';
-import { loadDataset, round4, type EpochRecord, type Metrics, type ModelCard } from '@derrd/core';
+import { checkTrainingOut, loadDataset, round4, type EpochRecord, type Metrics, type ModelCard } from '@derrd/core';
 import { BACKENDS, evaluateModel, trainDefaults, initBackend, loadCheckpoint, train, type BackendRequest, type LossTerm, type ModelKind, type RecModel, type TrainConfig, type TrainEvent } from '@derrd/train';
 import { addSettingOptions, layer, readConfigFile, readFlags, valuesOf } from '../flags.js';
-import { emit, info, parseChoice } from '../output.js';
+import { emit, info, parseChoice, UsageError } from '../output.js';
 import { BACKEND_SETTING, TRAIN_SETTINGS, toTrainConfig, trainValues, type Setting, type Values } from '../settings.js';
 import { Progress } from '../progress.js';
 
@@ -55,6 +55,12 @@ export function addRunOptions(cmd: Command): Command {
     .option('--json', 'print the final model card as JSON', false);
 }
 
+/** Refuses, before the data is read or a teacher ranked, run flags that contradict and an output derrd may not train into. */
+export function checkRunOut(opts: Record<string, unknown>): void {
+  if (opts.resume && opts.force) throw new UsageError('--resume and --force exclude each other: --resume continues the run in --out, --force starts it over; give one');
+  checkTrainingOut(String(opts.out), { resume: Boolean(opts.resume), force: Boolean(opts.force) });
+}
+
 /** The settings a run was given: its config file (--config) < its flags, each checked against its type and range. */
 export function givenSettings(cmd: Command, settings: readonly Setting[]): Values {
   const path = cmd.opts().config as string | undefined;
@@ -91,6 +97,7 @@ export function registerTrainCommands(program: Command): void {
   addSettingOptions(addRunOptions(trainCmd), TRAIN_COMMAND_SETTINGS);
   trainCmd.action(async (opts: Record<string, unknown>, cmd: Command) => {
     const given = givenSettings(cmd, TRAIN_COMMAND_SETTINGS);
+    checkRunOut(opts);
     // the base model picks the defaults of the rest (batch size and L2 differ)
     const v = layer(trainValues(trainDefaults((given.model ?? 'bpr') as ModelKind)), { backend: 'auto' }, given);
     const config = toTrainConfig(v);
