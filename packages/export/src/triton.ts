@@ -9,7 +9,7 @@
  */
 import { existsSync, mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { InputError, sha256, writeDirAtomic } from '@derrd/core';
+import { InputError, sha256, writeDirAtomic, type OutputKind } from '@derrd/core';
 import { buildModel, idMapsJson, loadChecked } from './export.js';
 
 /** An enum value in text format (printed bare, not quoted). */
@@ -110,6 +110,9 @@ export interface TritonExportResult {
   k: number;
 }
 
+/** A Triton model directory derrd wrote (its config.pbtxt and version 1): the only one --force may replace. */
+const TRITON_MODEL_OUTPUT: OutputKind = { what: 'Triton model directory', markers: ['config.pbtxt'], owns: (name) => name === 'config.pbtxt' || name === '1' };
+
 const MODEL_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/;
 
 export async function exportTriton(o: TritonExportOptions): Promise<TritonExportResult> {
@@ -135,7 +138,7 @@ export async function exportTriton(o: TritonExportOptions): Promise<TritonExport
       mkdirSync(version);
       renameSync(tmp, join(version, 'model.onnx'));
       writeFileSync(join(version, 'model.ids.json'), idMapsJson(built.ds));
-    });
+    }, TRITON_MODEL_OUTPUT);
   } finally {
     rmSync(tmp, { force: true });
   }
