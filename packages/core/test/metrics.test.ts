@@ -105,3 +105,80 @@ test('model selection: per cutoff, the test metrics of the epoch with the best v
   assert.equal(sel.lastImprovedEpoch(), 2);
   assert.deepEqual(ModelSelector.fromJSON(JSON.parse(JSON.stringify(sel.toJSON()))).selected(), test);
 });
+
+/** Per user: training items 10, the two held-out items at `valid`/`test`, four unseen items 3.5, the rest 0. */
+function fullScores(ds: Dataset, valid: number, test: number): (users: Int32Array) => Float32Array {
+  return (users) => {
+    const I = ds.numItems;
+    const out = new Float32Array(users.length * I);
+    for (let b = 0; b < users.length; b++) {
+      const u = users[b];
+      const row = out.subarray(b * I, (b + 1) * I);
+      const seen = new Set([ds.validItem[u], ds.testItem[u], ...ds.trainItems.subarray(ds.trainIndptr[u], ds.trainIndptr[u + 1])]);
+      let placed = 0;
+      for (let i = 0; i < I && placed < 4; i++) if (!seen.has(i)) { row[i] = 3.5; placed++; }
+      for (const i of ds.trainItems.subarray(ds.trainIndptr[u], ds.trainIndptr[u + 1])) row[i] = 10;
+      row[ds.validItem[u]] = valid;
+      row[ds.testItem[u]] = test;
+    }
+    return out;
+  };
+}
+
+test('full protocol: the other held-out item scored above the target is masked (rank 5, not 6), both ways', async () => {
+  const ds = tiny();
+  // valid 4 and the four unseen items (3.5) are above test 3: the test item is rank 5 with valid masked, 6 without
+  const a = await evaluateFull(ds, fullScores(ds, 4, 3));
+  assert.deepEqual([...new Set(a.ranks.test)], [5]);
+  assert.equal(a.test['HR@5'], 1);
+  assert.equal(a.test['Recall@5'], 1);
+  close(a.test['NDCG@5'], Math.LN2 / Math.log(6));
+  close(a.test['MRR@5'], 1 / 5);
+  // the valid item (4) is above the unseen items: rank 1 with the test item masked
+  assert.deepEqual([...new Set(a.ranks.valid)], [1]);
+  // mirrored: test 4 above valid 3, so the valid item is rank 5 only with the test item masked
+  const b = await evaluateFull(ds, fullScores(ds, 3, 4));
+  assert.deepEqual([...new Set(b.ranks.valid)], [5]);
+  assert.equal(b.valid['HR@5'], 1);
+  assert.equal(b.valid['Recall@5'], 1);
+  assert.deepEqual([...new Set(b.ranks.test)], [1]);
+});
+
+test('NaN scores never help: a NaN candidate ranks ahead of the target (sampled and full), a NaN target is last', async () => {
+  // rankOf: target 0.5 among [NaN, 0.1, NaN]: two NaN competitors ahead, rank 3
+  assert.equal(rankOf(0.5, 4, [NaN, 0.1, NaN], [1, 2, 3], 0, 3), 3);
+  const ds = tiny();
+  const width = ds.numCandidates + 2;
+  // held-out items 1, candidates 0 except three NaN ones: both held-out items are rank 4 of 21
+  const sampled = await evaluateSampled(ds, (users, items) => Float32Array.from(items, (_item, k) => {
+    const slot = k % width;
+    return slot < 2 ? 1 : slot < 5 ? NaN : 0;
+  }));
+  assert.deepEqual([...new Set(sampled.ranks.test)], [4]);
+  assert.deepEqual([...new Set(sampled.ranks.valid)], [4]);
+  close(sampled.test['MRR@5'], 1 / 4);
+  // NaN targets: rank past every candidate, no hit at any cutoff
+  const nanTarget = await evaluateSampled(ds, (_users, items) => Float32Array.from(items, (_item, k) => (k % width < 2 ? NaN : 0)));
+  assert.deepEqual([...new Set(nanTarget.ranks.test)], [width - 1]);
+  assert.equal(nanTarget.test['HR@20'], 0);
+  // full ranking: the test item 1, two unseen items NaN, everything else 0; training NaNs are masked
+  const full = await evaluateFull(ds, (users) => {
+    const I = ds.numItems;
+    const out = new Float32Array(users.length * I);
+    for (let b = 0; b < users.length; b++) {
+      const u = users[b];
+      const row = out.subarray(b * I, (b + 1) * I);
+      const seen = new Set([ds.validItem[u], ds.testItem[u], ...ds.trainItems.subarray(ds.trainIndptr[u], ds.trainIndptr[u + 1])]);
+      let placed = 0;
+      for (let i = 0; i < I && placed < 2; i++) if (!seen.has(i)) { row[i] = NaN; placed++; }
+      for (const i of ds.trainItems.subarray(ds.trainIndptr[u], ds.trainIndptr[u + 1])) row[i] = NaN;
+      row[ds.testItem[u]] = 1;
+      row[ds.validItem[u]] = 2;
+    }
+    return out;
+  });
+  assert.deepEqual([...new Set(full.ranks.test)], [3]);
+  assert.deepEqual([...new Set(full.ranks.valid)], [3]);
+  const fullNan = await evaluateFull(ds, (users) => new Float32Array(users.length * ds.numItems).fill(NaN));
+  assert.deepEqual([...new Set(fullNan.ranks.test)], [ds.numItems]);
+});
