@@ -6,7 +6,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Rng, sampleTriples, type Dataset } from '@derrd/core';
-import { AdamL2, BprMf, CdTerm, DeTerm, RdTerm, deTemperature, initBackend, sampleRankPositions, setDeKernel, tf, trainableOf, trainingStep, type Batch, type LossTerm, type TeacherRanking } from '@derrd/train';
+import { AdamL2, BprMf, CdTerm, DeTerm, RdTerm, RrdTerm, relaxedRankingLoss, deTemperature, initBackend, sampleRankPositions, setDeKernel, tf, trainableOf, trainingStep, type Batch, type LossTerm, type TeacherRanking } from '@derrd/train';
 import { gradientCheck, tinyDataset } from './helpers.js';
 
 const close = (a: number, b: number, tol: number, what: string) => assert.ok(Math.abs(a - b) <= tol * Math.max(1, Math.abs(b)), `${what}: ${a} != ${b}`);
@@ -214,4 +214,44 @@ test('training step: total = base + Σ λ·term with constant terms; parts are t
   const nan = trainingStep(model, [constantTerm('n', 1, NaN)], trainableOf(model, []), new AdamL2({ lr: 0.01 }), b);
   assert.ok(Number.isNaN(nan.loss));
   assert.deepEqual(model.user.dataSync(), after, 'a NaN step changes nothing');
+});
+
+/** The relaxed Plackett-Luce loss of one row by its definition: Σ_k log(Σ_{l≥k} e^{a_l} + Σ_j e^{b_j}) − a_k. */
+function plackettLuce(a: number[], b: number[]): number {
+  const tail = b.reduce((s, x) => s + Math.exp(x), 0);
+  return a.reduce((s, x, k) => s + Math.log(a.slice(k).reduce((t, y) => t + Math.exp(y), 0) + tail) - x, 0);
+}
+
+test('RRD: the relaxed ranking loss by its definition on random rows, its gradient by finite differences, and the term on hand-set samples', async () => {
+  await initBackend('cpu');
+  const rng = new Rng(12);
+  const K = 3, L = 4;
+  const A = Array.from({ length: 2 }, () => Array.from({ length: K }, () => rng.normal() * 2));
+  const B = Array.from({ length: 2 }, () => Array.from({ length: L }, () => rng.normal() * 2));
+  const values = tf.tidy(() => relaxedRankingLoss(tf.tensor2d(A), tf.tensor2d(B)).dataSync());
+  for (let r = 0; r < 2; r++) close(values[r], plackettLuce(A[r], B[r]), 1e-5, `row ${r}`);
+  // gradient: weight the rows differently so dy is not 1
+  const a = tf.variable(tf.tensor2d(A)), b = tf.variable(tf.tensor2d(B));
+  const f = () => tf.sum(tf.mul(relaxedRankingLoss(a, b), tf.tensor1d([1, 2.5]))) as tf.Scalar;
+  assert.ok(gradientCheck(a, f, [0, 1, 2, 3, 4, 5], 1e-3) < 1e-2, 'gradient of a');
+  assert.ok(gradientCheck(b, f, [0, 1, 2, 3, 5, 7], 1e-3) < 1e-2, 'gradient of b');
+  // the term on users 1 and 6 (user 2 has a −1 sample and is left out), raw scores and σ(scores)
+  const student = bpr(3, 13, 40);
+  const U = rows(student.user), I = rows(student.item);
+  for (const score of ['raw', 'sigmoid'] as const) {
+    const term = new RrdTerm(student, data(), ranking(6), { interesting: K, uninteresting: L, topN: 6, score, lambda: 0.4 });
+    assert.equal(term.weight, 0.4);
+    for (const u of [1, 2, 6]) {
+      for (let k = 0; k < K; k++) term.interestingItems[u * K + k] = (u + 5 * k) % data().numItems;
+      for (let j = 0; j < L; j++) term.uninterestingItems[u * L + j] = (u + 7 * j + 30) % data().numItems;
+    }
+    term.uninterestingItems[2 * L + L - 1] = -1;
+    const s = (u: number, i: number) => (score === 'sigmoid' ? sigmoid(dot(U[u], I[i])) : dot(U[u], I[i]));
+    let expected = 0;
+    for (const u of [1, 6]) {
+      expected += plackettLuce(Array.from(term.interestingItems.subarray(u * K, u * K + K), (i) => s(u, i)), Array.from(term.uninterestingItems.subarray(u * L, u * L + L), (i) => s(u, i)));
+    }
+    close(tf.tidy(() => term.loss(batch([6, 1, 2, 6], [1, 2, 3, 4], [5, 6, 7, 8])).dataSync()[0]), expected, 1e-5, `RRD term (${score})`);
+    assert.equal(tf.tidy(() => term.loss(batch([2], [1], [5])).dataSync()[0]), 0);
+  }
 });
