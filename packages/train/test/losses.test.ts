@@ -186,6 +186,15 @@ test('DE with entity weights: Σ_users ℓ(u) + ½ per unique positive/negative 
     }
     close(tf.tidy(() => term.loss(b).dataSync()[0]), expected, 1e-5, 'DE loss');
     term.dispose();
+    // sparse routing that keeps every expert (mass 1, cap 2), through the tfjs ops and the SIMD kernel: the same value
+    for (const kernel of ['tfjs', 'simd'] as const) {
+      setDeKernel(kernel);
+      const sparse = new DeTerm(student, teacher, { ...settings, mode: 'sparse', sparseMass: 1, sparseMaxExperts: 2 }, 3);
+      sparse.onEpochStart(3, new Rng(4));
+      close(tf.tidy(() => sparse.loss(b).dataSync()[0]), expected, 1e-5, `sparse DE loss (${kernel})`);
+      assert.ok(sparse.lastExpertsPerEntity > 1, 'some entities use both experts');
+      sparse.dispose();
+    }
   } finally {
     setDeKernel('simd');
   }
