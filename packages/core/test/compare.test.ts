@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { meanAndSd, metricOfRank, pairedTest, twoSidedNormalP } from '../src/index.js';
+import { formatPValue, meanAndSd, metricOfRank, pairedTest, twoSidedNormalP } from '../src/index.js';
 
 test('paired test on hand-computed ranks: McNemar for HR@5, the paired t for NDCG@5', () => {
   // A hits users 0 and 2 at @5; B hits everyone: b = 2 users hit by B only, c = 0 by A only.
@@ -56,4 +56,26 @@ test('meanAndSd: hand-computed mean and sample sd; sd undefined for one value', 
   assert.ok(Math.abs(mean - 7 / 3) < 1e-12 && Math.abs(sd - Math.sqrt(7 / 3)) < 1e-12, `${mean} ${sd}`);
   assert.ok(Number.isNaN(meanAndSd([0.5]).sd));
   assert.equal(meanAndSd([0.5]).mean, 0.5);
+});
+
+test('paired test edge cases: no users, one user, MRR uses the paired t; p-value formatting', () => {
+  const empty = pairedTest([], [], 'HR@5');
+  assert.deepEqual([empty.meanA, empty.meanB, empty.diff, empty.stdErr, empty.z, empty.pValue], [0, 0, 0, 0, 0, 1]);
+  const one = pairedTest([9], [1], 'NDCG@5');
+  assert.deepEqual([one.diff, one.stdErr, one.pValue], [1, 0, 1]);
+  const mrr = pairedTest([1, 2, 4], [2, 2, 1], 'MRR@5');
+  assert.equal(mrr.test, 'paired-t');
+  // d = [−0.5, 0, 0.75]: mean 1/12, sample variance (0.25 + 0 + 0.5625 − 3/144)/2, se √(var/3)
+  const mean = 1 / 12, variance = ((-0.5 - mean) ** 2 + mean ** 2 + (0.75 - mean) ** 2) / 2;
+  assert.ok(Math.abs(mrr.stdErr - Math.sqrt(variance / 3)) < 1e-12);
+  assert.deepEqual([mrr.better, mrr.worse], [1, 1]);
+  assert.ok(Math.abs(pairedTest([6, 6, 6, 1, 1], [1, 1, 1, 1, 6], 'HR@5').z - 2 / 2) < 1e-12, 'b 3, c 1: z = 2/√4');
+  assert.equal(formatPValue(0.5), '0.5000');
+  assert.equal(formatPValue(0.00005), '< 1e-4');
+  assert.equal(formatPValue(0.0001), '0.0001');
+  assert.equal(formatPValue(0.12345, 2), '0.12');
+  assert.equal(metricOfRank('NDCG@10')(3), 0.5);
+  assert.equal(metricOfRank('MRR@2')(3), 0);
+  assert.throws(() => metricOfRank('xHR@5'), /unknown metric/);
+  assert.throws(() => metricOfRank('HR@5x'), /unknown metric/);
 });

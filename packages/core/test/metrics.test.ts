@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { metricsFromRanks, rankOf, evaluateSampled, evaluateFull, ModelSelector, generateSynthetic, prepareFromInteractions, type Dataset } from '@derrd/core';
+import { round4, metricsFromRanks, rankOf, evaluateSampled, evaluateFull, ModelSelector, generateSynthetic, prepareFromInteractions, type Dataset } from '@derrd/core';
 
 const close = (a: number, b: number, tol = 1e-12) => assert.ok(Math.abs(a - b) <= tol, `${a} != ${b}`);
 
@@ -181,4 +181,37 @@ test('NaN scores never help: a NaN candidate ranks ahead of the target (sampled 
   assert.deepEqual([...new Set(full.ranks.valid)], [3]);
   const fullNan = await evaluateFull(ds, (users) => new Float32Array(users.length * ds.numItems).fill(NaN));
   assert.deepEqual([...new Set(fullNan.ranks.test)], [ds.numItems]);
+});
+
+test('edge values: no users gives zeros (not NaN), Recall only for full ranking, rank 0 or below is never a hit, round4', async () => {
+  assert.deepEqual(metricsFromRanks([], [5]), { 'HR@5': 0, 'MRR@5': 0, 'NDCG@5': 0 });
+  assert.deepEqual(metricsFromRanks([], [5], true), { 'HR@5': 0, 'MRR@5': 0, 'NDCG@5': 0, 'Recall@5': 0 });
+  assert.deepEqual(Object.keys(metricsFromRanks([2])).sort(), ['HR@10', 'HR@20', 'HR@5', 'MRR@10', 'MRR@20', 'MRR@5', 'NDCG@10', 'NDCG@20', 'NDCG@5']);
+  assert.deepEqual(metricsFromRanks([0, -1, 5, 6], [5]), { 'HR@5': 0.25, 'MRR@5': 0.05, 'NDCG@5': (Math.LN2 / Math.log(6)) / 4 });
+  assert.equal(round4(0.123456), 0.1235);
+  assert.equal(round4(-0.00004), -0);
+  const ds = tiny();
+  const sampled = await evaluateSampled(ds, (_u, items) => new Float32Array(items.length), { cutoffs: [10] });
+  assert.deepEqual(Object.keys(sampled.test).sort(), ['HR@10', 'MRR@10', 'NDCG@10']);
+  assert.equal(sampled.protocol, 'sampled');
+  const full = await evaluateFull(ds, (users) => new Float32Array(users.length * ds.numItems), { cutoffs: [10], batchUsers: 4 });
+  assert.deepEqual(Object.keys(full.test).sort(), ['HR@10', 'MRR@10', 'NDCG@10', 'Recall@10']);
+  assert.equal(full.protocol, 'full');
+  await assert.rejects(evaluateSampled(ds, () => new Float32Array(3)), /score function returned 3 scores for \d+ items/);
+  await assert.rejects(evaluateFull(ds, () => new Float32Array(3)), /scoreAll returned 3 scores, expected \d+/);
+});
+
+test('model selection before any epoch and on validation metrics; ties do not improve', () => {
+  const sel = new ModelSelector([5]);
+  assert.equal(sel.bestValidHr(5), -Infinity);
+  assert.equal(sel.lastImprovedEpoch(), -1);
+  assert.deepEqual(sel.selected(), {});
+  assert.deepEqual(sel.bestEpochs(), {});
+  assert.equal(sel.update(0, { valid: { 'HR@5': 0, 'NDCG@5': 0 }, test: { 'HR@5': 0.1, 'NDCG@5': 0.05 } }), true, 'the first epoch improves on nothing, even at HR 0');
+  assert.equal(sel.update(1, { valid: { 'HR@5': 0, 'NDCG@5': 0.3 }, test: { 'HR@5': 0.9, 'NDCG@5': 0.9 } }), false, 'a tie is not an improvement');
+  assert.equal(sel.update(2, { valid: { 'HR@5': 0.5, 'NDCG@5': 0.2, 'HR@10': 0.7 }, test: { 'HR@5': 0.4, 'NDCG@5': 0.3, 'HR@10': 0.6 } }), true);
+  assert.deepEqual(sel.selected('valid'), { 'HR@5': 0.5, 'NDCG@5': 0.2 });
+  assert.deepEqual(sel.selected('test'), { 'HR@5': 0.4, 'NDCG@5': 0.3 });
+  assert.equal(sel.bestValidHr(5), 0.5);
+  assert.equal(sel.lastImprovedEpoch(), 2);
 });
