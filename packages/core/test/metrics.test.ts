@@ -215,3 +215,35 @@ test('model selection before any epoch and on validation metrics; ties do not im
   assert.equal(sel.bestValidHr(5), 0.5);
   assert.equal(sel.lastImprovedEpoch(), 2);
 });
+
+test('protocol layout and ties: the score function sees [test, valid, candidates] per user; full-ranking ties go to the lower item id', async () => {
+  const ds = tiny();
+  const width = ds.numCandidates + 2;
+  // test 1, valid 0.5, candidates in slots 2–4 at 0.7, the rest 0: test rank 1, valid rank 4, in every batch
+  const seen: number[] = [];
+  const r = await evaluateSampled(ds, (users, items, w) => {
+    assert.equal(w, width);
+    for (let b = 0; b < users.length; b++) {
+      const u = users[b];
+      seen.push(u);
+      assert.equal(items[b * w], ds.testItem[u]);
+      assert.equal(items[b * w + 1], ds.validItem[u]);
+      assert.deepEqual(Array.from(items.subarray(b * w + 2, (b + 1) * w)), Array.from(ds.candidates.subarray(u * ds.numCandidates, (u + 1) * ds.numCandidates)));
+    }
+    return Float32Array.from(items, (_i, k) => [1, 0.5, 0.7, 0.7, 0.7][k % w] ?? 0);
+  }, { batchUsers: 7 });
+  assert.deepEqual(seen, Array.from({ length: r.users }, (_v, k) => k));
+  assert.deepEqual([...new Set(r.ranks.test)], [1]);
+  assert.deepEqual([...new Set(r.ranks.valid)], [4]);
+  // full ranking with every score equal: the target's rank is 1 + the unmasked items with a lower id
+  const full = await evaluateFull(ds, (users) => new Float32Array(users.length * ds.numItems).fill(1), { batchUsers: 7 });
+  for (let u = 0; u < r.users; u++) {
+    const masked = new Set([...ds.trainItems.subarray(ds.trainIndptr[u], ds.trainIndptr[u + 1]), ds.validItem[u]]);
+    let lower = 0;
+    for (let i = 0; i < ds.testItem[u]; i++) if (!masked.has(i)) lower++;
+    assert.equal(full.ranks.test[u], 1 + lower, `user ${u}`);
+  }
+  // rankOf ties: a lower id ahead, a higher id behind (asymmetric: one of each would hide a reversed rule)
+  assert.equal(rankOf(0.5, 5, [0.5, 0.5, 0.5], [1, 2, 9], 0, 3), 3);
+  assert.equal(rankOf(0.5, 5, [0.5, 0.5, 0.5], [1, 8, 9], 0, 3), 2);
+});

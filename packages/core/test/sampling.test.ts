@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Rng, generateSynthetic, isTrainPositive, prepareFromInteractions, sampleCandidates, sampleTriples, trainPairs } from '@derrd/core';
+import { Rng, generateSynthetic, isTrainPositive, prepareFromInteractions, sampleCandidates, sampleTriples, trainPairs, uniqueInt32 } from '@derrd/core';
 
 const ds = prepareFromInteractions(generateSynthetic({ numUsers: 50, numItems: 200, seed: 8 }), { kind: 'synthetic', path: null, sha256: null }, { numCandidates: 20 });
 
@@ -108,4 +108,9 @@ test('random leave-one-out split: the (validation, test) positions are uniform o
   const pairs = counts.filter((_c, k) => Math.floor(k / n) !== k % n);
   const x2 = chiSquare(pairs, pairs.map(() => users / (n * (n - 1))));
   assert.ok(x2 < chiSquareCritical(n * (n - 1) - 1), `χ² ${x2.toFixed(1)}: ${pairs.join(' ')}`);
+});
+
+test('uniqueInt32: distinct values in first-appearance order', () => {
+  assert.deepEqual(Array.from(uniqueInt32(Int32Array.from([4, 1, 4, 0, 1, 7]), 8)), [4, 1, 0, 7]);
+  assert.deepEqual(Array.from(uniqueInt32(new Int32Array(), 3)), []);
 });
