@@ -4,6 +4,7 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } fro
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
+import { loadDataset, type Dataset } from '@derrd/core';
 import { derrd, CITEULIKE, ROOT } from './helpers.js';
 
 const fixtures = join(import.meta.dirname, '..', '..', 'core', 'test', 'fixtures');
@@ -98,8 +99,14 @@ test('CiteULike (shared data): users.dat with >= 5 interactions and the authors\
   assert.ok(userIds.every((id, k) => id === String(k)));
   assert.ok(itemIds.every((id, k) => id === String(k)));
   // the split's users are the raw file's kept users in file order, so their train+valid+test sets match item by item
-  const rawItems = JSON.parse(readFileSync(join(dir, 'raw', 'item_ids.json'), 'utf8')) as string[];
-  assert.equal(rawItems.length, itemIds.length);
+  const rawDs = loadDataset(join(dir, 'raw'));
+  const splitDs = loadDataset(join(dir, 'split'));
+  assert.equal(rawDs.numUsers, splitDs.numUsers);
+  assert.equal(rawDs.numItems, splitDs.numItems);
+  // the split numbers items in the raw file's first-appearance order, so the dense item ids agree as well
+  const itemsOf = (ds: Dataset, u: number) =>
+    [...ds.trainItems.subarray(ds.trainIndptr[u], ds.trainIndptr[u + 1]), ds.validItem[u], ds.testItem[u]].filter((i) => i >= 0).sort((a, b) => a - b);
+  for (let u = 0; u < splitDs.numUsers; u++) assert.deepEqual(itemsOf(splitDs, u), itemsOf(rawDs, u), `user ${u} (raw id ${rawDs.userIds.rawId(u)})`);
 });
 
 test('the installed command: npm links node_modules/.bin/derrd and it runs (what `npx derrd` uses)', () => {

@@ -1,18 +1,22 @@
 /**
  * Paired comparison of two models on the same users: is B's mean metric different from A's by more than the
- * per-user noise explains? Per user d = metric(rank_B) − metric(rank_A); the statistic is the paired t with the
- * normal approximation (thousands of users), two-sided. HR differences are McNemar's test up to the continuity
- * correction. This is what a paper's significance marks mean; one split and one seed still say nothing about
+ * per-user noise explains? Per user d = metric(rank_B) − metric(rank_A), two-sided, normal approximation (thousands
+ * of users). HR is a paired binary outcome, so HR@N uses McNemar's test (no continuity correction): with b users hit
+ * by B only and c by A only, z = (b − c)/√(b + c), whose square is McNemar's χ². NDCG and MRR are graded, so they use
+ * the paired t on d. This is what a paper's significance marks mean; one split and one seed still say nothing about
  * variation across splits or training seeds.
  */
 import { hitRate, ndcg, reciprocalRank } from './metrics.js';
 
 export interface PairedResult {
   metric: string;
+  /** McNemar's for HR@N, the paired t (normal approximation) for NDCG@N and MRR@N */
+  test: 'mcnemar' | 'paired-t';
   meanA: number;
   meanB: number;
   /** meanB − meanA */
   diff: number;
+  /** standard error of diff: √(b + c)/n under McNemar's null, the sample sd of d over √n for the paired t */
   stdErr: number;
   z: number;
   /** two-sided p-value; 1 when every user's difference is 0 */
@@ -55,10 +59,16 @@ export function pairedTest(ranksA: ArrayLike<number>, ranksB: ArrayLike<number>,
     else if (d < 0) worse++;
   }
   const mean = n ? sumD / n : 0;
-  const variance = n > 1 ? Math.max(0, (sumD2 - n * mean * mean) / (n - 1)) : 0;
-  const stdErr = n ? Math.sqrt(variance / n) : 0;
+  const test = metric.startsWith('HR@') ? 'mcnemar' : 'paired-t';
+  let stdErr: number;
+  if (test === 'mcnemar') {
+    stdErr = n ? Math.sqrt(better + worse) / n : 0;
+  } else {
+    const variance = n > 1 ? Math.max(0, (sumD2 - n * mean * mean) / (n - 1)) : 0;
+    stdErr = n ? Math.sqrt(variance / n) : 0;
+  }
   const z = stdErr > 0 ? mean / stdErr : 0;
-  return { metric, meanA: n ? sumA / n : 0, meanB: n ? sumB / n : 0, diff: mean, stdErr, z, pValue: stdErr > 0 ? twoSidedNormalP(z) : 1, better, worse };
+  return { metric, test, meanA: n ? sumA / n : 0, meanB: n ? sumB / n : 0, diff: mean, stdErr, z, pValue: stdErr > 0 ? twoSidedNormalP(z) : 1, better, worse };
 }
 
 /** Mean and sample standard deviation (n − 1; NaN below two values) of a handful of numbers, e.g. one metric over seeds. */

@@ -86,13 +86,14 @@ export async function evaluateFull(ds: Dataset, scoreAll: ScoreAllFn, options: E
   return { protocol: 'full', users: users.length, valid: metricsFromRanks(validRanks, cutoffs, true), test: metricsFromRanks(testRanks, cutoffs, true), ranks: { valid: validRanks, test: testRanks } };
 }
 
+/** rankOf's rule over a whole row: ties to the lower item id, a NaN target is a miss, a NaN competitor ranks ahead. */
 function rankFull(targetScore: number, target: number, row: Float32Array): number {
   if (Number.isNaN(targetScore)) return row.length;
   let rank = 1;
   for (let i = 0; i < row.length; i++) {
     if (i === target) continue;
     const s = row[i];
-    if (s > targetScore || (s === targetScore && i < target)) rank++;
+    if (s > targetScore || (s === targetScore && i < target) || Number.isNaN(s)) rank++;
   }
   return rank;
 }

@@ -42,12 +42,12 @@ export function metricsFromRanks(ranks: ArrayLike<number>, cutoffs: readonly num
  * ONNX TopK over an item axis (lower index first), so the evaluator and exported models agree.
  */
 export function rankOf(targetScore: number, targetItem: number, scores: ArrayLike<number>, items: ArrayLike<number>, from: number, to: number): number {
-  // a NaN score never counts as a hit
+  // a NaN never helps a model: a NaN target is a miss, and a NaN competitor ranks ahead of the target
   if (Number.isNaN(targetScore)) return to - from + 1;
   let rank = 1;
   for (let k = from; k < to; k++) {
     const s = scores[k];
-    if (s > targetScore || (s === targetScore && items[k] < targetItem)) rank++;
+    if (s > targetScore || (s === targetScore && items[k] < targetItem) || Number.isNaN(s)) rank++;
   }
   return rank;
 }

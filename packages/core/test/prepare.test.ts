@@ -65,7 +65,10 @@ test('users with fewer than 3 interactions are kept for training, skipped by the
   assert.equal(ds.manifest.counts.usersTooSmallToSplit, 2);
   assert.equal(ds.manifest.counts.evalUsers, 1);
   assert.equal(ds.validItem[1], -1);
-  assert.equal(trainItemsOf(ds, 1).length, 2);
+  assert.equal(ds.testItem[1], -1);
+  assert.equal(ds.testItem[2], -1);
+  assert.deepEqual(Array.from(trainItemsOf(ds, 1), (i) => ds.itemIds.rawId(i)).sort(), ['x', 'y']);
+  assert.deepEqual(Array.from(trainItemsOf(ds, 2), (i) => ds.itemIds.rawId(i)), ['z']);
 });
 
 test('leave-last-out holds out the latest two interactions by timestamp', () => {
@@ -73,6 +76,11 @@ test('leave-last-out holds out the latest two interactions by timestamp', () => 
   const item = (i: number) => ds.itemIds.rawId(i);
   assert.equal(item(ds.testItem[0]), 'z');
   assert.equal(item(ds.validItem[0]), 'x');
+  // a second user whose held-out items are not the first dense ids, with equal timestamps kept in input order
+  const two = prepareFromInteractions(raw([['a', 'x', 1], ['a', 'y', 2], ['a', 'z', 3], ['b', 'x', 7], ['b', 'y', 4], ['b', 'w', 7], ['b', 'z', 7]]), source, { split: 'last-loo', numCandidates: 0 });
+  const rawOf = (i: number) => two.itemIds.rawId(i);
+  assert.deepEqual([rawOf(two.validItem[1]), rawOf(two.testItem[1])], ['w', 'z']);
+  assert.deepEqual(Array.from(trainItemsOf(two, 1), rawOf).sort(), ['x', 'y']);
   assert.throws(() => prepareFromInteractions(raw([['a', 'x'], ['a', 'y'], ['a', 'z']]), source, { split: 'last-loo' }), /needs a timestamp/);
 });
 

@@ -4,9 +4,9 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { generateSynthetic, prepareFromInteractions, saveDataset, type Dataset } from '@derrd/core';
+import { Rng, generateSynthetic, prepareFromInteractions, saveDataset, type Dataset } from '@derrd/core';
 import { TRAIN_DEFAULTS, initBackend, loadCheckpoint, train } from '@derrd/train';
-import { exportCheckpoint, verifyParity, GraphBuilder, encodeModel } from '@derrd/export';
+import { exportCheckpoint, verifyParity, GraphBuilder, encodeModel, quantize } from '@derrd/export';
 import { createRecommender } from '@derrd/runtime';
 
 const work = mkdtempSync(join(tmpdir(), 'derrd-export-'));
@@ -89,7 +89,59 @@ test('int8 tables: about a quarter of the float size, and top-10 lists close to 
   for (let r = 0; r < users.length; r++) overlap += ra.items[r].filter((i) => rb.items[r].includes(i)).length;
   assert.ok(overlap / (10 * users.length) > 0.8, `overlap ${overlap / (10 * users.length)}`);
   assert.equal(b.info?.quantization, 'int8-symmetric-per-row');
+  // each int8 score is within the dequantisation bound of the float score of the same (user, item): with per-row
+  // errors |e| ≤ scale/2, |⟨u, i⟩ − ⟨û, î⟩| ≤ Σ_d |u_d|·s_i/2 + |i_d|·s_u/2 + s_u·s_i/4
+  const { model } = loadCheckpoint(ckpt.bpr, ds);
+  const w = model.getWeights();
+  model.dispose();
+  const d = w.user.shape[1];
+  const su = quantize(w.user.data, ds.numUsers, d, 'row').scale, si = quantize(w.item.data, ds.numItems, d, 'row').scale;
+  let worst = 0;
+  for (let r = 0; r < users.length; r++) {
+    for (let k = 0; k < 10; k++) {
+      const u = users[r], i = rb.items[r][k];
+      let exact = 0, bound = 0;
+      for (let c = 0; c < d; c++) {
+        const x = w.user.data[u * d + c], y = w.item.data[i * d + c];
+        exact += x * y;
+        bound += (Math.abs(x) * si[i]) / 2 + (Math.abs(y) * su[u]) / 2 + (su[u] * si[i]) / 4;
+      }
+      const err = Math.abs(rb.scores[r][k] - exact);
+      assert.ok(err <= bound + 1e-6, `user ${u} item ${i}: int8 score off by ${err}, bound ${bound}`);
+      worst = Math.max(worst, err / bound);
+    }
+  }
+  assert.ok(worst > 0, 'the int8 model is actually quantised');
   await a.close(); await b.close();
+});
+
+test('int8 quantisation: per-row (and per-column) dequantisation error at most half a step, the largest entry exact', () => {
+  const rng = new Rng(3);
+  const rows = 7, cols = 5;
+  const data = Float32Array.from({ length: rows * cols }, () => rng.normal() * 3);
+  data[2 * cols + 1] = 0; // a zero entry stays zero
+  data.fill(0, 4 * cols, 5 * cols); // an all-zero row gets scale 1 and zeros
+  for (const axis of ['row', 'col'] as const) {
+    const { q, scale } = quantize(data, rows, cols, axis);
+    assert.equal(scale.length, axis === 'row' ? rows : cols);
+    for (let r = 0; r < rows; r++) {
+      for (let c = 0; c < cols; c++) {
+        const s = scale[axis === 'row' ? r : c];
+        const x = data[r * cols + c];
+        assert.ok(Math.abs(q[r * cols + c] * s - x) <= s / 2 + 1e-6, `${axis} (${r}, ${c}): ${q[r * cols + c]}·${s} vs ${x}`);
+        assert.ok(Math.abs(q[r * cols + c]) <= 127);
+      }
+    }
+    for (let g = 0; g < scale.length; g++) {
+      const members = Array.from({ length: axis === 'row' ? cols : rows }, (_v, k) => (axis === 'row' ? g * cols + k : k * cols + g));
+      const max = Math.max(...members.map((m) => Math.abs(data[m])));
+      if (max === 0) { assert.equal(scale[g], 1); continue; }
+      assert.ok(Math.abs(scale[g] - max / 127) < 1e-7 * max, `${axis} ${g}: scale ${scale[g]} vs ${max / 127}`);
+      const arg = members.find((m) => Math.abs(data[m]) === max)!;
+      assert.equal(Math.abs(q[arg]), 127);
+    }
+  }
+  assert.equal(quantize(data, rows, cols, 'row').q[2 * cols + 1], 0);
 });
 
 test('bad inputs: missing or corrupt checkpoint, unknown model type, unsupported opset, k over the item count; nothing half-written', async () => {

@@ -93,3 +93,57 @@ test('a full queue rejects at once; a request queued past its deadline is reject
   assert.deepEqual(h.batches, [[0]]);
   await h.batcher.drain();
 });
+
+test('multi-user requests: a batch never exceeds maxBatch users unless one request alone does; depth counts queued users', async () => {
+  const h = harness({ maxBatch: 4 });
+  h.submit(1);
+  h.submit(3);
+  h.submit(2);
+  h.submit(6); // larger than maxBatch: runs alone
+  h.submit(1);
+  assert.equal(h.batcher.depth, 12);
+  await h.finish();
+  assert.deepEqual(h.batches, [[0], [1]]);
+  assert.equal(h.batcher.depth, 9);
+  await h.finish();
+  assert.deepEqual(h.batches, [[0], [1], [2]]);
+  await h.finish();
+  assert.deepEqual(h.batches, [[0], [1], [2], [3]]);
+  await h.finish();
+  assert.deepEqual(h.batches, [[0], [1], [2], [3], [4]]);
+  assert.equal(h.batcher.depth, 0);
+});
+
+test('a failed run rejects every request of its batch with its error; the batcher goes on; drain waits for idle', async () => {
+  let calls = 0;
+  const settled: Record<number, string> = {};
+  const batcher = new MicroBatcher<Req, number>({ maxBatch: 3, maxWaitUs: 0, maxQueue: 100, deadlineMs: 1000, concurrency: 1, now: () => 0 }, async (batch) => {
+    calls++;
+    await nextTurn();
+    if (calls === 2) throw new Error('model failed');
+    for (const r of batch) r.resolve(r.id);
+  });
+  const submit = (id: number) => batcher.submit({ id, size: 1, enqueuedAt: 0, resolve: () => { settled[id] = 'ok'; }, reject: (e) => { settled[id] = e.message; } });
+  const sizes: number[] = [];
+  batcher.onBatch = (users) => sizes.push(users);
+  await batcher.drain(); // idle: resolves at once
+  for (let id = 0; id < 6; id++) submit(id);
+  let drained = false;
+  const done = batcher.drain().then(() => { drained = true; });
+  await nextTurn();
+  assert.equal(drained, false);
+  await done;
+  assert.deepEqual(sizes, [1, 3, 2]);
+  assert.deepEqual(settled, { 0: 'ok', 1: 'model failed', 2: 'model failed', 3: 'model failed', 4: 'ok', 5: 'ok' });
+  assert.equal(batcher.inFlight, 0);
+  assert.throws(() => new MicroBatcher({ maxBatch: 1, maxWaitUs: 0, maxQueue: 1, deadlineMs: 1, concurrency: 0 }, async () => {}), /concurrency must be >= 1, got 0/);
+});
+
+test('thousands of queued requests run in arrival order across the queue\'s compaction', async () => {
+  const h = harness({ maxBatch: 500, maxQueue: 5000 });
+  const ids = Array.from({ length: 3000 }, () => h.submit());
+  while (h.batches.flat().length < ids.length || h.batcher.inFlight > 0) await h.finish();
+  assert.deepEqual(h.batches.flat(), ids);
+  assert.deepEqual(h.batches.map((b) => b.length), [1, 500, 500, 500, 500, 500, 499]);
+  assert.equal(Object.values(h.settled).filter((s) => s === 'ok').length, 3000);
+});

@@ -54,7 +54,7 @@ export function registerCompareCommand(program: Command): void {
           `${'model'.padEnd(34)} ${metrics.map((m) => m.padEnd(28)).join(' ')}`,
           `${`${base.checkpoint}`.slice(-34).padEnd(34)} ${metrics.map((m) => `${round4(baseValues[m]).toFixed(4)} (baseline)`.padEnd(28)).join(' ')}`,
           ...comparisons.map((c) => `${c.checkpoint.slice(-34).padEnd(34)} ${c.tests.map((t) => fmt(t).padEnd(28)).join(' ')}`),
-          'p: two-sided paired test (normal approximation); it covers the evaluation users, not other splits or training seeds',
+          'p: two-sided paired test, normal approximation (McNemar\'s for HR, the paired t for NDCG and MRR); it covers the evaluation users, not other splits or training seeds',
         ];
         return lines.join('\n');
       });
