@@ -163,12 +163,20 @@ export function registerDataCommands(program: Command): void {
   data
     .command('synth')
     .description('write the seeded synthetic data set as a TSV file (user, item, timestamp)')
+    .addHelpText('after', `
+Model: P(item i | user u) ∝ popularity_i · exp(affinity · <x_u, c_g(i)>), with popularity_i = rank_i^-exponent
+over a seeded permutation of ranks, x_u and c_g ~ N(0, I/dim), and items dealt into --clusters groups that share
+a factor c_g. Each user takes LogNormal(mean --mean-interactions, sigma 0.7) items (at least 5, at most items/4)
+without replacement from P(. | u). Cost O(users · clusters · dim + interactions); --clusters >= --items gives
+every item its own factor. One seed gives one data set.`)
     .requiredOption('-o, --out <file>', 'output TSV file')
     .option('--users <n>', 'number of users', String(SYNTH_DEFAULTS.numUsers))
     .option('--items <n>', 'number of items', String(SYNTH_DEFAULTS.numItems))
     .option('--dim <n>', 'latent dimension of the generator', String(SYNTH_DEFAULTS.dim))
+    .option('--clusters <n>', 'item groups that share a latent factor', String(SYNTH_DEFAULTS.clusters))
     .option('--mean-interactions <n>', 'mean interactions per user', String(SYNTH_DEFAULTS.meanInteractions))
     .option('--popularity-exponent <x>', 'Zipf exponent of item popularity', String(SYNTH_DEFAULTS.popularityExponent))
+    .option('--affinity <x>', 'strength of the latent preference relative to popularity', String(SYNTH_DEFAULTS.affinity))
     .option('--seed <n>', 'generator seed', String(SYNTH_DEFAULTS.seed))
     .option('--force', 'overwrite the output file', false)
     .option('--json', 'print the result as JSON', false)
@@ -179,8 +187,10 @@ export function registerDataCommands(program: Command): void {
         numUsers: parseInteger('--users', String(opts.users), 1),
         numItems: parseInteger('--items', String(opts.items), 2),
         dim: parseInteger('--dim', String(opts.dim), 1),
+        clusters: parseInteger('--clusters', String(opts.clusters), 1),
         meanInteractions: parseNumber('--mean-interactions', String(opts.meanInteractions)),
         popularityExponent: parseNumber('--popularity-exponent', String(opts.popularityExponent)),
+        affinity: parseNumber('--affinity', String(opts.affinity)),
         seed: parseInteger('--seed', String(opts.seed)),
       };
       const synth = generateSynthetic(settings);
