@@ -7,7 +7,7 @@ export { embeddingLookup, matMul, segmentSum } from './ops.js';
 export { BprMf, BPR_DEFAULTS } from './models/bpr.js';
 export { NeuMf, NEUMF_DEFAULTS } from './models/neumf.js';
 export { createModel, MODEL_KINDS } from './models/registry.js';
-export { train, trainingStep, trainableOf, evaluateModel, evaluateCheckpoint, TRAIN_DEFAULTS, MODEL_RECIPES, trainDefaults, TrainingError, DERRD_VERSION, type TrainConfig, type TrainEvent, type TrainOptions } from './trainer.js';
+export { train, trainingStep, trainableOf, evaluateModel, evaluateWithScorer, evaluateCheckpoint, TRAIN_DEFAULTS, MODEL_RECIPES, trainDefaults, TrainingError, DERRD_VERSION, type TrainConfig, type TrainEvent, type TrainOptions } from './trainer.js';
 export { loadCheckpoint, type LoadedCheckpoint } from './checkpoint.js';
 export type { Batch, LossTerm } from './terms.js';
 export { DeTerm, ExpertSet, DE_DEFAULTS, deTemperature, expertHiddenDim, routeEntities, setDeKernel, type DeSettings } from './distill/de.js';
@@ -16,6 +16,8 @@ export { ExpertLane, deThreads, expertLane, setDeThreads } from './distill/exper
 export { RrdTerm, RRD_DEFAULTS, relaxedRankingLoss, sampleRankPositions, type RrdSettings } from './distill/rrd.js';
 export { RdTerm, RD_DEFAULTS, type RdSettings } from './distill/rd.js';
 export { CdTerm, CD_DEFAULTS, type CdSettings } from './distill/cd.js';
-export { computeTeacherRanking, teacherRanking, type TeacherRanking } from './distill/teacher-ranking.js';
+export { computeTeacherRanking, computeTeacherRankingWithScorer, teacherRanking, type TeacherRanking } from './distill/teacher-ranking.js';
+export { topKeysPerRow, DotEvaluator, SharedArena, type TopKeysOptions, type DotTables, type Ranks, type PendingRanks } from './parallel/dot-scoring.js';
+export { Helper, helper, helperThreads, setHelperThreads, type Job, type PendingJob } from './parallel/helper.js';
 export { METHODS, methodDefaults, methodTerms, needsRanking, settingsChanges, parseMethod, buildTerms, type MethodName, type MethodSettings, type MethodOverrides } from './distill/methods.js';
 export { prepareDistillation, type DistillationSetup, type DistillationOptions } from './distill/setup.js';

@@ -7,7 +7,7 @@ import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import {
   CARD_FILE, CARD_FORMAT_VERSION, DEFAULT_CUTOFFS, InputError, ModelSelector, RESUME_FILE, Rng, WEIGHTS_FILE, canonicalJson,
-  decodeSafetensors, encodeSafetensors, evaluateFull, evaluateSampled, sampleTriples, sha256, writeFileAtomic,
+  decodeSafetensors, encodeSafetensors, evalResultOfRanks, evaluateFull, evaluateSampled, sampleTriples, sha256, writeFileAtomic,
   type Dataset, type EpochRecord, type EvalResult, type ModelCard, type SafeTensor,
 } from '@derrd/core';
 import { tf, type Tensor, type Variable, type Scalar } from './tf.js';
@@ -17,6 +17,7 @@ import { loadCheckpoint } from './checkpoint.js';
 import { createModel } from './models/registry.js';
 import type { ModelKind, RecModel } from './models/model.js';
 import type { Batch, LossTerm } from './terms.js';
+import { DotEvaluator } from './parallel/dot-scoring.js';
 
 export const DERRD_VERSION = '0.1.0';
 
@@ -343,7 +344,24 @@ export async function evaluateCheckpoint(dir: string, ds: Dataset, protocol: 'sa
   }
 }
 
+/**
+ * The model's ranks and metrics on `ds`. Dot-product models (BPR) are ranked fused on both cores (DotEvaluator), with
+ * the same ranks as their tfjs scorer gives; other models go through evaluateWithScorer.
+ */
 export async function evaluateModel(model: RecModel, ds: Dataset, protocol: 'sampled' | 'full'): Promise<EvalResult> {
+  const tables = model.dotTables?.();
+  if (!tables) return evaluateWithScorer(model, ds, protocol);
+  const evaluator = new DotEvaluator(ds, model.config.dim, protocol);
+  try {
+    evaluator.load(tables);
+    return evalResultOfRanks(evaluator.protocol, evaluator.run());
+  } finally {
+    evaluator.dispose();
+  }
+}
+
+/** Evaluation through the model's tfjs scorer: core's evaluateSampled / evaluateFull on its scores. */
+export async function evaluateWithScorer(model: RecModel, ds: Dataset, protocol: 'sampled' | 'full'): Promise<EvalResult> {
   const scorer = model.createScorer();
   try {
     if (protocol === 'full' || ds.numCandidates === 0) return await evaluateFull(ds, (users) => scorer.scoreAll(users));

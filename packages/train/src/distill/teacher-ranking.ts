@@ -1,12 +1,14 @@
 /**
  * The teacher's top-N unobserved items per user (training positives excluded), in rank order: what RRD, RD and CD
- * distil. Computed once in blocks (one matrix product per block of users) and cached next to the teacher, keyed by
- * the teacher's weights and the data set; a stale or corrupt cache is rebuilt.
+ * distil. Computed once and cached next to the teacher, keyed by the teacher's weights and the data set; a stale or
+ * corrupt cache is rebuilt. A dot-product teacher (BPR) is ranked by topKeysPerRow, fused and on both cores; others
+ * score blocks of users with their tfjs scorer.
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { bytesOf, sha256, topIndices, writeFileAtomic, type Dataset } from '@derrd/core';
 import type { RecModel } from '../models/model.js';
+import { topKeysPerRow } from '../parallel/dot-scoring.js';
 
 export interface TeacherRanking {
   topN: number;
@@ -24,6 +26,16 @@ interface CacheMeta {
 }
 
 export function computeTeacherRanking(teacher: RecModel, ds: Dataset, topN: number, onProgress?: (done: number, total: number) => void): TeacherRanking {
+  const tables = teacher.dotTables?.();
+  if (tables) {
+    const items = topKeysPerRow({ queries: tables.users, keys: tables.items, dim: teacher.config.dim, topN, exclude: { indptr: ds.trainIndptr, indices: ds.trainItems }, onProgress });
+    return { topN, numUsers: ds.numUsers, items };
+  }
+  return computeTeacherRankingWithScorer(teacher, ds, topN, onProgress);
+}
+
+/** The ranking from the model's tfjs scorer, a block of users at a time (any model; the reference for the fused path). */
+export function computeTeacherRankingWithScorer(teacher: RecModel, ds: Dataset, topN: number, onProgress?: (done: number, total: number) => void): TeacherRanking {
   const scorer = teacher.createScorer();
   const items = new Int32Array(ds.numUsers * topN).fill(-1);
   const block = 256;
