@@ -18,6 +18,7 @@ import { createModel } from './models/registry.js';
 import type { ModelKind, RecModel } from './models/model.js';
 import type { Batch, LossTerm } from './terms.js';
 import { DotEvaluator } from './parallel/dot-scoring.js';
+import { helper } from './parallel/helper.js';
 
 export const DERRD_VERSION = '0.1.0';
 
@@ -127,9 +128,10 @@ function diffKeys(a: unknown, b: unknown, prefix = ''): string[] {
   return out;
 }
 
-function tensorsOf(vars: Record<string, Tensor>, prefix = ''): Record<string, SafeTensor> {
+/** Copies (not views: later steps must not change a snapshot) of the tensors' values. */
+function tensorsOf(vars: Record<string, Tensor>): Record<string, SafeTensor> {
   const out: Record<string, SafeTensor> = {};
-  for (const [name, t] of Object.entries(vars)) out[prefix + name] = { dtype: 'F32', shape: t.shape.slice(), data: t.dataSync() as Float32Array };
+  for (const [name, t] of Object.entries(vars)) out[name] = { dtype: 'F32', shape: t.shape.slice(), data: Float32Array.from(t.dataSync() as Float32Array) };
   return out;
 }
 
@@ -226,41 +228,21 @@ export async function train(options: TrainOptions): Promise<{ card: ModelCard; m
   let lastEpoch = startEpoch - 1;
   // a resumed run that had already early-stopped has nothing left to do
   if (resumeState && sinceImproved >= config.patience) status = 'early-stopped';
-  for (let epoch = startEpoch; epoch < config.maxEpochs && status !== 'early-stopped'; epoch++) {
-    const epochStart = performance.now();
-    const rng = new Rng(config.seed).fork(1000 + epoch);
-    const triples = sampleTriples(ds, rng, config.negatives ?? 1);
-    terms.forEach((term, k) => term.onEpochStart?.(epoch, rng.fork(100 + k)));
-    let lossSum = 0;
-    const termSums: Record<string, number> = { base: 0 };
-    for (const term of terms) termSums[term.name] = 0;
-    for (let b = 0; b < batches; b++) {
-      const s = b * config.batchSize;
-      const e = Math.min(numTrain, s + config.batchSize);
-      const userIds = triples.users.subarray(s, e);
-      const posIds = triples.pos.subarray(s, e);
-      const negIds = triples.neg.subarray(s, e);
-      const batch: Batch = {
-        users: tf.tensor1d(userIds, 'int32'), pos: tf.tensor1d(posIds, 'int32'), neg: tf.tensor1d(negIds, 'int32'),
-        userIds, posIds, negIds, epoch, index: b,
-      };
-      const { loss, parts: partValues } = trainingStep(model, terms, trainable, optimizer, batch);
-      batch.users.dispose(); batch.pos.dispose(); batch.neg.dispose();
-      if (!Number.isFinite(loss)) {
-        const kept = savedEpoch >= 0 ? `the last good checkpoint (epoch ${lastEpoch}, weights of epoch ${savedEpoch}) is kept in ${out}` : 'no checkpoint had been saved yet';
-        writeFileAtomic(cardPath, JSON.stringify(makeCard('failed', lastEpoch + 1, { failure: `loss ${loss} at epoch ${epoch}, batch ${b}` }), null, 2) + '\n');
-        throw new TrainingError(`loss became ${loss} at epoch ${epoch}, batch ${b} of ${batches}: stopped; ${kept}`);
-      }
-      lossSum += loss;
-      termSums.base += partValues[0];
-      terms.forEach((term, k) => { termSums[term.name] += partValues[k + 1]; });
-      emit({ type: 'batch', epoch, batch: b + 1, batches });
-    }
-    const trainSeconds = (performance.now() - epochStart) / 1000;
-    const evalStart = performance.now();
-    const result = await evaluateModel(model, ds, config.protocol);
-    const evalSeconds = (performance.now() - evalStart) / 1000;
-    const record: EpochRecord = { epoch, loss: lossSum, terms: termSums, valid: result.valid, test: result.test, trainSeconds, evalSeconds };
+
+  // Dot-product models are evaluated on the helper thread while the next epoch trains: an epoch's bookkeeping
+  // (selection, saved weights, resume file, card) then happens one epoch later, from a snapshot of its state.
+  const overlapped = model.dotTables !== undefined && helper().threads === 2;
+  const evaluator = model.dotTables ? new DotEvaluator(ds, config.dim, config.protocol) : null;
+  let pending: PendingEpoch | null = null;
+  let stopped = false;
+
+  /** The bookkeeping of a trained and evaluated epoch; true when the run stops there. */
+  const complete = (p: PendingEpoch): boolean => {
+    const waitStart = performance.now();
+    const result = p.result();
+    const evalSeconds = p.evalSeconds + (performance.now() - waitStart) / 1000;
+    const { epoch, trainSeconds } = p;
+    const record: EpochRecord = { epoch, loss: p.lossSum, terms: p.termSums, valid: result.valid, test: result.test, trainSeconds, evalSeconds };
     history.push(record);
     const previousBest = selector.bestValidHr(config.selectCutoff);
     const improved = selector.update(epoch, result);
@@ -268,7 +250,8 @@ export async function train(options: TrainOptions): Promise<{ card: ModelCard; m
     const savedNow = result.valid[`HR@${config.selectCutoff}`] > previousBest;
     wallSeconds += trainSeconds + evalSeconds;
     if (savedNow) {
-      const bytes = encodeSafetensors(tensorsOf(model.variables), { epoch: String(epoch), kind: config.model });
+      const weights = Object.fromEntries(Object.keys(model.variables).map((name) => [name, p.params[name]]));
+      const bytes = encodeSafetensors(weights, { epoch: String(epoch), kind: config.model });
       writeFileAtomic(join(out, WEIGHTS_FILE), bytes);
       weightsSha = sha256(bytes);
       savedEpoch = epoch;
@@ -276,16 +259,88 @@ export async function train(options: TrainOptions): Promise<{ card: ModelCard; m
     }
     lastEpoch = epoch;
     const state: ResumeState = {
-      identity, epoch, optimizerStep: optimizer.step, sinceImproved, selector: selector.toJSON(), history, wallSeconds, savedEpoch, saved,
+      identity, epoch, optimizerStep: p.optimizerStep, sinceImproved, selector: selector.toJSON(), history, wallSeconds, savedEpoch, saved,
       weightsSha256: weightsSha, createdAt,
     };
-    const opt = optimizer.state();
-    writeFileAtomic(resumePath, encodeSafetensors({ ...tensorsOf(trainable, 'param.'), ...tensorsOf(opt.tensors, 'adam.') }, { state: JSON.stringify(state) }));
+    writeFileAtomic(resumePath, encodeSafetensors({ ...prefixed(p.params, 'param.'), ...prefixed(p.moments, 'adam.') }, { state: JSON.stringify(state) }));
     const stop = sinceImproved >= config.patience;
     if (stop) status = 'early-stopped';
     writeFileAtomic(cardPath, JSON.stringify(makeCard(stop || epoch === config.maxEpochs - 1 ? status : 'running', epoch + 1), null, 2) + '\n');
     emit({ type: 'epoch', record, improved, saved: savedNow, sinceImproved });
-    if (stop) break;
+    return stop;
+  };
+  /** Completes the pending epoch, if any; true when the run stops there. */
+  const completePending = (): boolean => {
+    const p = pending;
+    pending = null;
+    return p ? complete(p) : false;
+  };
+
+  try {
+    for (let epoch = startEpoch; epoch < config.maxEpochs && status !== 'early-stopped'; epoch++) {
+      const epochStart = performance.now();
+      const rng = new Rng(config.seed).fork(1000 + epoch);
+      const triples = sampleTriples(ds, rng, config.negatives ?? 1);
+      terms.forEach((term, k) => term.onEpochStart?.(epoch, rng.fork(100 + k)));
+      let lossSum = 0;
+      const termSums: Record<string, number> = { base: 0 };
+      for (const term of terms) termSums[term.name] = 0;
+      for (let b = 0; b < batches; b++) {
+        const s = b * config.batchSize;
+        const e = Math.min(numTrain, s + config.batchSize);
+        const userIds = triples.users.subarray(s, e);
+        const posIds = triples.pos.subarray(s, e);
+        const negIds = triples.neg.subarray(s, e);
+        const batch: Batch = {
+          users: tf.tensor1d(userIds, 'int32'), pos: tf.tensor1d(posIds, 'int32'), neg: tf.tensor1d(negIds, 'int32'),
+          userIds, posIds, negIds, epoch, index: b,
+        };
+        const { loss, parts: partValues } = trainingStep(model, terms, trainable, optimizer, batch);
+        batch.users.dispose(); batch.pos.dispose(); batch.neg.dispose();
+        if (!Number.isFinite(loss)) {
+          // the previous epoch's checkpoint first, as if it had been written before this epoch started
+          const previous = pending;
+          if (completePending()) {
+            // the previous epoch ended the run: this one would not have been trained
+            restore(trainable, previous!.params);
+            stopped = true;
+            break;
+          }
+          const kept = savedEpoch >= 0 ? `the last good checkpoint (epoch ${lastEpoch}, weights of epoch ${savedEpoch}) is kept in ${out}` : 'no checkpoint had been saved yet';
+          writeFileAtomic(cardPath, JSON.stringify(makeCard('failed', lastEpoch + 1, { failure: `loss ${loss} at epoch ${epoch}, batch ${b}` }), null, 2) + '\n');
+          throw new TrainingError(`loss became ${loss} at epoch ${epoch}, batch ${b} of ${batches}: stopped; ${kept}`);
+        }
+        lossSum += loss;
+        termSums.base += partValues[0];
+        terms.forEach((term, k) => { termSums[term.name] += partValues[k + 1]; });
+        emit({ type: 'batch', epoch, batch: b + 1, batches });
+      }
+      if (stopped) break;
+      const trainSeconds = (performance.now() - epochStart) / 1000;
+      const evalStart = performance.now();
+      if (evaluator && overlapped) {
+        // the previous epoch's evaluation ran during this epoch's training
+        const previous = pending;
+        if (completePending()) {
+          restore(trainable, previous!.params);
+          break;
+        }
+        const snapshot = snapshotOf(trainable, optimizer);
+        evaluator.load(model.dotTables!());
+        const ranks = evaluator.start();
+        pending = {
+          epoch, lossSum, termSums, trainSeconds, evalSeconds: (performance.now() - evalStart) / 1000, ...snapshot,
+          result: () => evalResultOfRanks(evaluator.protocol, ranks.finish()),
+        };
+      } else {
+        const result = evaluator ? (evaluator.load(model.dotTables!()), evalResultOfRanks(evaluator.protocol, evaluator.run())) : await evaluateWithScorer(model, ds, config.protocol);
+        const evalSeconds = (performance.now() - evalStart) / 1000;
+        if (complete({ epoch, lossSum, termSums, trainSeconds, evalSeconds, ...snapshotOf(trainable, optimizer), result: () => result })) break;
+      }
+    }
+    completePending();
+  } finally {
+    evaluator?.dispose();
   }
   const card = makeCard(status, lastEpoch + 1);
   writeFileAtomic(cardPath, JSON.stringify(card, null, 2) + '\n');
@@ -293,6 +348,38 @@ export async function train(options: TrainOptions): Promise<{ card: ModelCard; m
   for (const term of terms) term.dispose();
   emit({ type: 'done', card });
   return { card, model };
+}
+
+/** A trained epoch waiting for its evaluation, with the state its checkpoint records. */
+interface PendingEpoch {
+  epoch: number;
+  lossSum: number;
+  termSums: Record<string, number>;
+  trainSeconds: number;
+  /** evaluation time spent so far on the training thread (snapshot, load) */
+  evalSeconds: number;
+  params: Record<string, SafeTensor>;
+  moments: Record<string, SafeTensor>;
+  optimizerStep: number;
+  result: () => EvalResult;
+}
+
+/** Copies of every trained parameter and the optimizer's moments (an epoch's checkpoint). */
+function snapshotOf(trainable: Record<string, Variable>, optimizer: AdamL2): Pick<PendingEpoch, 'params' | 'moments' | 'optimizerStep'> {
+  const opt = optimizer.state();
+  return { params: tensorsOf(trainable), moments: tensorsOf(opt.tensors), optimizerStep: opt.step };
+}
+
+/** Puts snapshot values back into the variables (a run that stops leaves the model of its last completed epoch). */
+function restore(trainable: Record<string, Variable>, params: Record<string, SafeTensor>): void {
+  for (const [name, v] of Object.entries(trainable)) {
+    const t = params[name];
+    if (t) v.assign(tf.tensor(t.data as Float32Array, t.shape, 'float32'));
+  }
+}
+
+function prefixed(tensors: Record<string, SafeTensor>, prefix: string): Record<string, SafeTensor> {
+  return Object.fromEntries(Object.entries(tensors).map(([k, t]) => [prefix + k, t]));
 }
 
 /** Every parameter a run trains, by the names its resume file uses: the model's, then each term's as `term.name`. */

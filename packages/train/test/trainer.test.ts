@@ -3,8 +3,8 @@ import assert from 'node:assert/strict';
 import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { readCard, sampleTriples, Rng, WEIGHTS_FILE, type Dataset } from '@derrd/core';
-import { AdamL2, BprMf, NeuMf, TRAIN_DEFAULTS, initBackend, loadCheckpoint, tf, train, type LossTerm, type TrainConfig } from '@derrd/train';
+import { decodeSafetensors, readCard, sampleTriples, Rng, WEIGHTS_FILE, type Dataset } from '@derrd/core';
+import { AdamL2, BprMf, NeuMf, TRAIN_DEFAULTS, initBackend, loadCheckpoint, setHelperThreads, tf, train, type LossTerm, type TrainConfig } from '@derrd/train';
 import { maxAbsDiff, tinyDataset } from './helpers.js';
 
 const tmp = () => mkdtempSync(join(tmpdir(), 'derrd-train-'));
@@ -135,4 +135,33 @@ test('unknown model, unknown backend and a missing tensorflow backend give clear
   let hasTfNode = true;
   try { await import('@tensorflow/tfjs-node' as string); } catch { hasTfNode = false; }
   if (!hasTfNode) await assert.rejects(initBackend('tensorflow'), /needs @tensorflow\/tfjs-node.*npm install @tensorflow\/tfjs-node/);
+});
+
+test('evaluation overlapped with the next epoch (2 threads) gives the run of in-line evaluation: history, saved weights, early stop, resume file', async () => {
+  const ds = tinyDataset(6);
+  const run = async (threads: 1 | 2) => {
+    setHelperThreads(threads);
+    try {
+      const out = tmp();
+      // patience 2 with a large learning rate: the run stops early, after an epoch that the overlapped run has already trained
+      const { card, model } = await train({ dataset: ds, datasetPath: 'tiny', config: small({ seed: 3, maxEpochs: 30, patience: 2, lr: 0.05 }), out, backend: 'wasm' });
+      const weights = model.getWeights();
+      model.dispose();
+      return { card, weights, saved: readFileSync(join(out, WEIGHTS_FILE)), resume: readFileSync(join(out, 'resume.safetensors')) };
+    } finally {
+      setHelperThreads(undefined);
+    }
+  };
+  const inline = await run(1);
+  const overlapped = await run(2);
+  assert.equal(inline.card.status, 'early-stopped');
+  assert.ok(inline.card.epochsRun < 30);
+  const strip = (c: typeof inline.card) => ({ ...c, history: c.history.map(({ trainSeconds: _t, evalSeconds: _e, ...h }) => h), wallSeconds: 0, createdAt: '', updatedAt: '', name: '' });
+  assert.deepEqual(strip(overlapped.card), strip(inline.card));
+  assert.deepEqual(overlapped.saved, inline.saved);
+  // the model a stopped run returns is its last completed epoch's, not the one trained ahead
+  assert.deepEqual(overlapped.weights.user.data, inline.weights.user.data);
+  const state = (b: Buffer) => { const { metadata } = decodeSafetensors(b, 'resume'); const s = JSON.parse(metadata.state); delete s.wallSeconds; delete s.createdAt; s.history = s.history.map(({ trainSeconds: _t, evalSeconds: _e, ...h }: Record<string, unknown>) => h); return s; };
+  assert.deepEqual(state(overlapped.resume), state(inline.resume));
+  assert.deepEqual(decodeSafetensors(overlapped.resume, 'r').tensors['param.user'].data, decodeSafetensors(inline.resume, 'r').tensors['param.user'].data);
 });
