@@ -5,6 +5,7 @@ export { AdamL2, ADAM_DEFAULTS, type AdamConfig } from './optimizer.js';
 export { BaseModel, normalInit, uniformInit, type RecModel, type ModelConfig, type ModelKind, type Representation, type Scorer, type WeightTensor } from './models/model.js';
 export { embeddingLookup, matMul, segmentSum } from './ops.js';
 export { BprMf, BPR_DEFAULTS } from './models/bpr.js';
+export { NativeBprStep, bprStepKind } from './models/bpr-step.js';
 export { NeuMf, NEUMF_DEFAULTS } from './models/neumf.js';
 export { createModel, MODEL_KINDS } from './models/registry.js';
 export { train, trainingStep, trainableOf, evaluateModel, evaluateWithScorer, evaluateCheckpoint, TRAIN_DEFAULTS, MODEL_RECIPES, trainDefaults, TrainingError, DERRD_VERSION, type TrainConfig, type TrainEvent, type TrainOptions } from './trainer.js';

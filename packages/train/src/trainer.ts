@@ -19,6 +19,8 @@ import type { ModelKind, RecModel } from './models/model.js';
 import type { Batch, LossTerm } from './terms.js';
 import { DotEvaluator } from './parallel/dot-scoring.js';
 import { helper } from './parallel/helper.js';
+import { BprMf } from './models/bpr.js';
+import { NativeBprStep, bprStepKind } from './models/bpr-step.js';
 
 export const DERRD_VERSION = '0.1.0';
 
@@ -197,7 +199,10 @@ export async function train(options: TrainOptions): Promise<{ card: ModelCard; m
 
   const numTrain = ds.trainItems.length * (config.negatives ?? 1);
   const batches = Math.ceil(numTrain / config.batchSize);
-  emit({ type: 'start', backend, startEpoch, batches, parameters: model.parameterCount(), resumed: resumeState !== null });
+  // a BPR model without distillation terms trains on both cores without tfjs (models/bpr-step.ts)
+  const native = model instanceof BprMf && terms.length === 0 && bprStepKind() === 'native' ? new NativeBprStep(model, optimizer, config.batchSize) : null;
+  const backendUsed: BackendInfo = native ? { ...backend, threads: native.threads } : backend;
+  emit({ type: 'start', backend: backendUsed, startEpoch, batches, parameters: model.parameterCount(), resumed: resumeState !== null });
 
   const baseCard = (): Omit<ModelCard, 'status' | 'epochsRun' | 'savedEpoch' | 'metrics' | 'history' | 'wallSeconds' | 'weights' | 'updatedAt'> => ({
     format: 'derrd-model',
@@ -207,7 +212,7 @@ export async function train(options: TrainOptions): Promise<{ card: ModelCard; m
     dataset: { hash: ds.manifest.hash, path: options.datasetPath },
     config: { ...config },
     method: options.method ?? { name: 'none' },
-    backend: { ...backend },
+    backend: { ...backendUsed },
     createdAt,
     derrdVersion: DERRD_VERSION,
   });
@@ -235,6 +240,7 @@ export async function train(options: TrainOptions): Promise<{ card: ModelCard; m
   const evaluator = model.dotTables ? new DotEvaluator(ds, config.dim, config.protocol) : null;
   let pending: PendingEpoch | null = null;
   let stopped = false;
+  let restored = false;
 
   /** The bookkeeping of a trained and evaluated epoch; true when the run stops there. */
   const complete = (p: PendingEpoch): boolean => {
@@ -291,18 +297,25 @@ export async function train(options: TrainOptions): Promise<{ card: ModelCard; m
         const userIds = triples.users.subarray(s, e);
         const posIds = triples.pos.subarray(s, e);
         const negIds = triples.neg.subarray(s, e);
-        const batch: Batch = {
-          users: tf.tensor1d(userIds, 'int32'), pos: tf.tensor1d(posIds, 'int32'), neg: tf.tensor1d(negIds, 'int32'),
-          userIds, posIds, negIds, epoch, index: b,
-        };
-        const { loss, parts: partValues } = trainingStep(model, terms, trainable, optimizer, batch);
-        batch.users.dispose(); batch.pos.dispose(); batch.neg.dispose();
+        let loss: number;
+        let partValues: number[];
+        if (native) {
+          loss = native.run(userIds, posIds, negIds);
+          partValues = [loss];
+        } else {
+          const batch: Batch = {
+            users: tf.tensor1d(userIds, 'int32'), pos: tf.tensor1d(posIds, 'int32'), neg: tf.tensor1d(negIds, 'int32'),
+            userIds, posIds, negIds, epoch, index: b,
+          };
+          ({ loss, parts: partValues } = trainingStep(model, terms, trainable, optimizer, batch));
+          batch.users.dispose(); batch.pos.dispose(); batch.neg.dispose();
+        }
         if (!Number.isFinite(loss)) {
           // the previous epoch's checkpoint first, as if it had been written before this epoch started
           const previous = pending;
           if (completePending()) {
             // the previous epoch ended the run: this one would not have been trained
-            restore(trainable, previous!.params);
+            restored = restore(trainable, previous!.params, native);
             stopped = true;
             break;
           }
@@ -322,25 +335,27 @@ export async function train(options: TrainOptions): Promise<{ card: ModelCard; m
         // the previous epoch's evaluation ran during this epoch's training
         const previous = pending;
         if (completePending()) {
-          restore(trainable, previous!.params);
+          restored = restore(trainable, previous!.params, native);
           break;
         }
-        const snapshot = snapshotOf(trainable, optimizer);
-        evaluator.load(model.dotTables!());
+        const snapshot = native ? native.snapshot() : snapshotOf(trainable, optimizer);
+        evaluator.load(native ? native.tables() : model.dotTables!());
         const ranks = evaluator.start();
         pending = {
           epoch, lossSum, termSums, trainSeconds, evalSeconds: (performance.now() - evalStart) / 1000, ...snapshot,
           result: () => evalResultOfRanks(evaluator.protocol, ranks.finish()),
         };
       } else {
-        const result = evaluator ? (evaluator.load(model.dotTables!()), evalResultOfRanks(evaluator.protocol, evaluator.run())) : await evaluateWithScorer(model, ds, config.protocol);
+        const result = evaluator ? (evaluator.load(native ? native.tables() : model.dotTables!()), evalResultOfRanks(evaluator.protocol, evaluator.run())) : await evaluateWithScorer(model, ds, config.protocol);
         const evalSeconds = (performance.now() - evalStart) / 1000;
-        if (complete({ epoch, lossSum, termSums, trainSeconds, evalSeconds, ...snapshotOf(trainable, optimizer), result: () => result })) break;
+        if (complete({ epoch, lossSum, termSums, trainSeconds, evalSeconds, ...(native ? native.snapshot() : snapshotOf(trainable, optimizer)), result: () => result })) break;
       }
     }
+    if (!restored) native?.syncToModel();
     completePending();
   } finally {
     evaluator?.dispose();
+    native?.dispose();
   }
   const card = makeCard(status, lastEpoch + 1);
   writeFileAtomic(cardPath, JSON.stringify(card, null, 2) + '\n');
@@ -371,11 +386,15 @@ function snapshotOf(trainable: Record<string, Variable>, optimizer: AdamL2): Pic
 }
 
 /** Puts snapshot values back into the variables (a run that stops leaves the model of its last completed epoch). */
-function restore(trainable: Record<string, Variable>, params: Record<string, SafeTensor>): void {
+function restore(trainable: Record<string, Variable>, params: Record<string, SafeTensor>, native: NativeBprStep | null): true {
+  // the native step's optimizer moments first; then every parameter from the snapshot
+  native?.syncToModel();
   for (const [name, v] of Object.entries(trainable)) {
     const t = params[name];
-    if (t) v.assign(tf.tensor(t.data as Float32Array, t.shape, 'float32'));
+    // a copy: snapshot buffers are reused, and the cpu backend keeps the array a tensor is made from
+    if (t) v.assign(tf.tensor(Float32Array.from(t.data as Float32Array), t.shape, 'float32'));
   }
+  return true;
 }
 
 function prefixed(tensors: Record<string, SafeTensor>, prefix: string): Record<string, SafeTensor> {

@@ -4,7 +4,7 @@ import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { decodeSafetensors, readCard, sampleTriples, Rng, WEIGHTS_FILE, type Dataset } from '@derrd/core';
-import { AdamL2, BprMf, NeuMf, TRAIN_DEFAULTS, initBackend, loadCheckpoint, setHelperThreads, tf, train, type LossTerm, type TrainConfig } from '@derrd/train';
+import { AdamL2, BprMf, NativeBprStep, NeuMf, TRAIN_DEFAULTS, initBackend, loadCheckpoint, setHelperThreads, tf, train, trainingStep, type LossTerm, type TrainConfig } from '@derrd/train';
 import { maxAbsDiff, tinyDataset } from './helpers.js';
 
 const tmp = () => mkdtempSync(join(tmpdir(), 'derrd-train-'));
@@ -137,7 +137,7 @@ test('unknown model, unknown backend and a missing tensorflow backend give clear
   if (!hasTfNode) await assert.rejects(initBackend('tensorflow'), /needs @tensorflow\/tfjs-node.*npm install @tensorflow\/tfjs-node/);
 });
 
-test('evaluation overlapped with the next epoch (2 threads) gives the run of in-line evaluation: history, saved weights, early stop, resume file', async () => {
+test('2 threads (native BPR step on both cores, evaluation overlapped with the next epoch) give the run of 1 thread bit for bit: history, saved weights, early stop, resume file', async () => {
   const ds = tinyDataset(6);
   const run = async (threads: 1 | 2) => {
     setHelperThreads(threads);
@@ -156,7 +156,8 @@ test('evaluation overlapped with the next epoch (2 threads) gives the run of in-
   const overlapped = await run(2);
   assert.equal(inline.card.status, 'early-stopped');
   assert.ok(inline.card.epochsRun < 30);
-  const strip = (c: typeof inline.card) => ({ ...c, history: c.history.map(({ trainSeconds: _t, evalSeconds: _e, ...h }) => h), wallSeconds: 0, createdAt: '', updatedAt: '', name: '' });
+  assert.deepEqual([inline.card.backend.threads, overlapped.card.backend.threads], [1, 2]);
+  const strip = (c: typeof inline.card) => ({ ...c, backend: { ...c.backend, threads: 0 }, history: c.history.map(({ trainSeconds: _t, evalSeconds: _e, ...h }) => h), wallSeconds: 0, createdAt: '', updatedAt: '', name: '' });
   assert.deepEqual(strip(overlapped.card), strip(inline.card));
   assert.deepEqual(overlapped.saved, inline.saved);
   // the model a stopped run returns is its last completed epoch's, not the one trained ahead
@@ -164,4 +165,33 @@ test('evaluation overlapped with the next epoch (2 threads) gives the run of in-
   const state = (b: Buffer) => { const { metadata } = decodeSafetensors(b, 'resume'); const s = JSON.parse(metadata.state); delete s.wallSeconds; delete s.createdAt; s.history = s.history.map(({ trainSeconds: _t, evalSeconds: _e, ...h }: Record<string, unknown>) => h); return s; };
   assert.deepEqual(state(overlapped.resume), state(inline.resume));
   assert.deepEqual(decodeSafetensors(overlapped.resume, 'r').tensors['param.user'].data, decodeSafetensors(inline.resume, 'r').tensors['param.user'].data);
+});
+
+test('the native BPR step takes the tfjs step\'s update (loss, gradients, Adam with coupled L2) up to float rounding', async () => {
+  await initBackend('wasm');
+  const ds = tinyDataset(7);
+  const t = sampleTriples(ds, new Rng(2));
+  const make = () => new BprMf({ numUsers: ds.numUsers, numItems: ds.numItems, dim: 12 }, 5);
+  const a = make();
+  const b = make();
+  const optA = new AdamL2({ lr: 0.01, weightDecay: 1e-3 });
+  const optB = new AdamL2({ lr: 0.01, weightDecay: 1e-3 });
+  const native = new NativeBprStep(b, optB, 256);
+  for (let s = 0; s < 3; s++) {
+    const ids = (x: Int32Array) => x.subarray(s * 256, (s + 1) * 256);
+    const batch = { users: tf.tensor1d(ids(t.users), 'int32'), pos: tf.tensor1d(ids(t.pos), 'int32'), neg: tf.tensor1d(ids(t.neg), 'int32'), userIds: ids(t.users), posIds: ids(t.pos), negIds: ids(t.neg), epoch: 0, index: s };
+    const tfjs = trainingStep(a, [], { ...a.variables }, optA, batch);
+    const loss = native.run(ids(t.users), ids(t.pos), ids(t.neg));
+    assert.ok(Math.abs(loss - tfjs.loss) < 1e-4 * Math.abs(tfjs.loss), `loss ${loss} vs ${tfjs.loss}`);
+  }
+  native.syncToModel();
+  native.dispose();
+  assert.equal(optB.step, 3);
+  for (const name of ['user', 'item']) {
+    const diff = maxAbsDiff(a.getWeights()[name].data, b.getWeights()[name].data);
+    assert.ok(diff < 1e-6, `${name} differs by ${diff}`);
+  }
+  const ma = optA.state().tensors['v.item'].dataSync();
+  const mb = optB.state().tensors['v.item'].dataSync();
+  assert.ok(maxAbsDiff(ma, mb) < 1e-9, 'second moments');
 });

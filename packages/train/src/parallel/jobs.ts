@@ -3,18 +3,39 @@
  * alike on their own kernel instances over one shared memory. A chunk writes only its own rows of the outputs, so
  * results do not depend on which thread ran which chunk.
  */
-import type { ThreadContext } from './context.js';
+import { adamOf, type ThreadContext } from './context.js';
 import { fullRanksChunk, sampledRanksChunk, type FullRanksArgs, type SampledRanksArgs } from './eval-ranks.js';
 import { topKeysChunk, topKeysI16Chunk, type TopKeysArgs, type TopKeysI16Args } from './top-keys.js';
 
 export type { ThreadContext } from './context.js';
-export type JobKind = 'topKeys' | 'topKeysI16' | 'sampledRanks' | 'fullRanks';
-export type JobArgs = TopKeysArgs | TopKeysI16Args | SampledRanksArgs | FullRanksArgs;
+export type JobKind = 'topKeys' | 'topKeysI16' | 'sampledRanks' | 'fullRanks' | 'adam';
+export type JobArgs = TopKeysArgs | TopKeysI16Args | SampledRanksArgs | FullRanksArgs | AdamArgs;
+
+/** One Adam step (coupled L2) in place over n floats (n % 4 == 0) of parameters, gradients and moments, by chunks. */
+export interface AdamArgs {
+  p: number;
+  g: number;
+  m: number;
+  v: number;
+  n: number;
+  chunkFloats: number;
+  /** lr / (1 − β₁^t), 1 / √(1 − β₂^t), ε, β₁, 1 − β₁, β₂, 1 − β₂, weight decay */
+  hyper: number[];
+}
+
+function adamChunk(context: ThreadContext, a: AdamArgs, chunk: number): void {
+  const from = chunk * a.chunkFloats;
+  const count = Math.min(a.chunkFloats, a.n - from);
+  const at = from * 4;
+  const [s, inv, eps, b1, ob1, b2, ob2, wd] = a.hyper;
+  adamOf(context)(a.p + at, a.g + at, a.m + at, a.v + at, a.p + at, a.m + at, a.v + at, count, s, inv, eps, b1, ob1, b2, ob2, wd);
+}
 
 export function runChunk(kind: JobKind, context: ThreadContext, args: JobArgs, chunk: number): void {
   if (kind === 'topKeysI16') topKeysI16Chunk(context, args as TopKeysI16Args, chunk);
   else if (kind === 'topKeys') topKeysChunk(context, args as TopKeysArgs, chunk);
   else if (kind === 'sampledRanks') sampledRanksChunk(context, args as SampledRanksArgs, chunk);
   else if (kind === 'fullRanks') fullRanksChunk(context, args as FullRanksArgs, chunk);
+  else if (kind === 'adam') adamChunk(context, args as AdamArgs, chunk);
   else throw new Error(`unknown job kind ${String(kind)}`);
 }
