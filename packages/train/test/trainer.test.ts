@@ -195,3 +195,38 @@ test('the native BPR step takes the tfjs step\'s update (loss, gradients, Adam w
   const mb = optB.state().tensors['v.item'].dataSync();
   assert.ok(maxAbsDiff(ma, mb) < 1e-9, 'second moments');
 });
+
+test('adamRows (rows without a gradient skip reading it) gives the dense SIMD Adam\'s floats, zeroes the gradient rows it read', async () => {
+  const { instantiateBprSimd } = await import('../src/wasm/bpr-simd.js');
+  const { ADAM_WASM_SHARED } = await import('../src/wasm/adam-simd.js');
+  const memory = new WebAssembly.Memory({ initial: 16, maximum: 1024, shared: true });
+  const rows = instantiateBprSimd(memory, 1024)!;
+  const dense = new WebAssembly.Instance(new WebAssembly.Module(ADAM_WASM_SHARED(1024)), { env: { memory } }).exports.adam as (...a: number[]) => void;
+  const F = new Float32Array(memory.buffer);
+  const flags = new Uint8Array(memory.buffer);
+  const rng = new Rng(9);
+  for (const d of [1, 3, 4, 13]) {
+    const n = 40 * d;
+    const pad = Math.ceil(n / 4) * 4 + 16;
+    const [p, g, m, v, p2, g2, m2, v2] = Array.from({ length: 8 }, (_x, k) => 256 + k * pad);
+    const touched = (256 + 8 * pad) * 4;
+    for (let i = 0; i < pad; i++) {
+      F[p + i] = F[p2 + i] = i % 11 === 0 ? 0 : rng.normal();
+      F[m + i] = F[m2 + i] = rng.normal() * 1e-3;
+      F[v + i] = F[v2 + i] = rng.float() * 1e-5;
+      F[g + i] = F[g2 + i] = 0;
+    }
+    for (let r = 0; r < 40; r++) {
+      flags[touched + r] = r % 3 === 0 ? 1 : 0;
+      if (r % 3 === 0) for (let k = 0; k < d; k++) F[g + r * d + k] = F[g2 + r * d + k] = rng.normal();
+    }
+    const hyper = [0.01, 1 / Math.sqrt(0.002), 1e-8, 0.9, 0.1, 0.999, 0.001, 1e-3];
+    dense(p * 4, g * 4, m * 4, v * 4, p * 4, m * 4, v * 4, Math.ceil(n / 4) * 4, ...hyper);
+    rows.adamRows(p2 * 4, g2 * 4, m2 * 4, v2 * 4, touched, 0, 40, d, ...hyper);
+    for (let i = 0; i < n; i++) {
+      assert.ok(Object.is(F[p + i], F[p2 + i]) && Object.is(F[m + i], F[m2 + i]) && Object.is(F[v + i], F[v2 + i]), `d=${d} element ${i}`);
+      assert.equal(F[g2 + i], 0);
+    }
+    for (let r = 0; r < 40; r++) assert.equal(flags[touched + r], 0);
+  }
+});

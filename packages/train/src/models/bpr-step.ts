@@ -41,7 +41,7 @@ export class NativeBprStep {
   private readonly numItems: number;
   /** floats of both tables, padded to a multiple of 4 */
   private readonly n: number;
-  private readonly at: { p: number; g: number; m: number; v: number; ids: number; scores: number; coeff: number };
+  private readonly at: { p: number; g: number; m: number; v: number; ids: number; scores: number; coeff: number; touched: number };
   private readonly maxBatch: number;
   private step = 0;
   private saved: Float32Array[] | undefined;
@@ -61,6 +61,7 @@ export class NativeBprStep {
     this.at = {
       p: arena.alloc(n * 4), g: arena.alloc(n * 4), m: arena.alloc(n * 4), v: arena.alloc(n * 4),
       ids: arena.alloc(3 * maxBatch * 4), scores: arena.alloc(maxBatch * 4), coeff: arena.alloc(maxBatch * 4),
+      touched: arena.alloc(numUsers + numItems),
     };
     const simd = instantiateBprSimd(arena.memory, SCORE_MAX_PAGES);
     if (!simd) throw new Error('WebAssembly SIMD is unavailable');
@@ -114,15 +115,16 @@ export class NativeBprStep {
     const bc1 = 1 - Math.pow(beta1, this.step);
     const bc2 = 1 - Math.pow(beta2, this.step);
     const hyper = [lr / bc1, 1 / Math.sqrt(bc2), epsilon, beta1, 1 - beta1, beta2, 1 - beta2, weightDecay];
-    this.helper.run({ kind: 'adam', arena: this.arena.id, chunks: Math.ceil(this.n / CHUNK_FLOATS), args: { p: at.p, g: at.g, m: at.m, v: at.v, n: this.n, chunkFloats: CHUNK_FLOATS, hyper } });
-    // the gradient buffer is kept zero between steps: clear the rows this batch touched
-    const gu = at.g >>> 2;
-    const gi = gu + this.numUsers * d;
+    // rows with a gradient read (and zero) it; the others take the decay alone
+    const touched = new Uint8Array(this.arena.memory.buffer, at.touched, this.numUsers + this.numItems);
     for (let t = 0; t < b; t++) {
-      F.fill(0, gu + users[t] * d, gu + (users[t] + 1) * d);
-      F.fill(0, gi + pos[t] * d, gi + (pos[t] + 1) * d);
-      F.fill(0, gi + neg[t] * d, gi + (neg[t] + 1) * d);
+      touched[users[t]] = 1;
+      touched[this.numUsers + pos[t]] = 1;
+      touched[this.numUsers + neg[t]] = 1;
     }
+    const rows = this.numUsers + this.numItems;
+    const rowsPerChunk = Math.max(1, Math.floor(CHUNK_FLOATS / d));
+    this.helper.run({ kind: 'adamRows', arena: this.arena.id, chunks: Math.ceil(rows / rowsPerChunk), args: { p: at.p, g: at.g, m: at.m, v: at.v, touched: at.touched, d, rows, rowsPerChunk, hyper } });
     return loss;
   }
 

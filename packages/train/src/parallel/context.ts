@@ -1,5 +1,6 @@
 /** What a thread holds per shared memory: the memory, which thread it is, and its kernel instance and views. */
 import { ADAM_WASM_SHARED, type AdamSimdFn } from '../wasm/adam-simd.js';
+import { instantiateBprSimd, type BprSimd } from '../wasm/bpr-simd.js';
 import { SCORE_MAX_PAGES, instantiateScoreSimd, type ScoreSimd } from '../wasm/score-simd.js';
 
 export interface ThreadContext {
@@ -47,4 +48,16 @@ export function adamOf(context: ThreadContext): AdamSimdFn {
     context.scratch.set('adam', fn);
   }
   return fn;
+}
+
+/** The native BPR step's kernels (wasm/bpr-simd.ts) on this thread's view of the shared memory. */
+export function bprOf(context: ThreadContext): BprSimd {
+  let k = context.scratch.get('bpr') as BprSimd | undefined;
+  if (!k) {
+    const made = instantiateBprSimd(context.memory, SCORE_MAX_PAGES);
+    if (!made) throw new Error('WebAssembly SIMD is unavailable');
+    k = made;
+    context.scratch.set('bpr', k);
+  }
+  return k;
 }
