@@ -349,7 +349,8 @@ export class DotEvaluator {
       this.kind = 'sampledRanks';
       this.args = {
         ...base, items: this.items, numCandidates: C, candidates: sharedCopy(ds.candidates), usersPerChunk, shift, chunkEntries, chunkBuckets, chunkNumBuckets,
-        userBlock: per((usersPerChunk + 4) * dim * 4), userIds: per((usersPerChunk + 4) * 4), scores: per(((usersPerChunk + 1) << shift) * 4),
+        userBlock: per((usersPerChunk + 4) * dim * 4), userIds: per((usersPerChunk + 4) * 4),
+        targets: per((2 * usersPerChunk + 4) * 4), targetIds: per((2 * usersPerChunk + 4) * 4), counts: per((2 * usersPerChunk + 4) * 4),
       } satisfies SampledRanksArgs;
       this.chunks = Math.ceil(order.length / usersPerChunk);
     } else {

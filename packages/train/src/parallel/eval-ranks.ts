@@ -31,10 +31,12 @@ export interface SampledRanksArgs extends RankArgsBase {
   chunkEntries: Int32Array;
   chunkBuckets: Int32Array;
   chunkNumBuckets: Int32Array;
-  /** per thread: (usersPerChunk + 4) × d floats for the chunk's user rows, their ids, and (usersPerChunk + 1) << shift scores */
+  /** per thread: (usersPerChunk + 4) × d floats for the chunk's user rows, their ids, and 2·(usersPerChunk + 1) target scores, target ids and counts */
   userBlock: [number, number];
   userIds: [number, number];
-  scores: [number, number];
+  targets: [number, number];
+  targetIds: [number, number];
+  counts: [number, number];
 }
 
 export interface FullRanksArgs extends RankArgsBase {
@@ -51,9 +53,9 @@ export interface FullRanksArgs extends RankArgsBase {
 
 /**
  * Item-major: the chunk's (user, item) pairs are grouped by item (once, see sampledBuckets), and each item's row is
- * scored against its users' rows (a block that stays in cache) by one dotBuckets call, so the item table is read in
- * order once per chunk. Scoring user by user read 500 random item rows per user and waited on memory (~80 µs a user
- * at 100k × 40k).
+ * scored against its users' rows (a block that stays in cache) by one dotBucketsRank call, which counts for every
+ * user the candidates that beat its two targets, so the item table is read in order once per chunk and no score is
+ * stored. Scoring user by user read 500 random item rows per user and waited on memory (~80 µs a user at 100k × 40k).
  */
 export function sampledRanksChunk(context: ThreadContext, a: SampledRanksArgs, chunk: number): void {
   const simd = simdOf(context);
@@ -71,16 +73,27 @@ export function sampledRanksChunk(context: ThreadContext, a: SampledRanksArgs, c
   for (let k = 0; k < rows; k++) I[userIds + k] = a.evalUsers[j0 + Math.min(k, nu - 1)];
   if (d % 4 === 0) simd.gatherRows(userBlock, a.users, userIds * 4, rows, d * 4);
   else for (let k = 0; k < rows; k++) F.copyWithin((userBlock >>> 2) + k * d, (a.users >>> 2) + I[userIds + k] * d, (a.users >>> 2) + (I[userIds + k] + 1) * d);
-  const scores = a.scores[context.thread];
-  simd.dotBuckets(scores, 0, userBlock, a.chunkEntries[chunk], a.chunkNumBuckets[chunk], d, a.items, a.chunkBuckets[chunk], a.shift);
-  const at = scores >>> 2;
+  // each user's two targets, scored as the buckets score them (Σ_k in dimension order; a·b = b·a in float32)
+  const targets = a.targets[context.thread];
+  const targetIds = a.targetIds[context.thread];
+  const counts = a.counts[context.thread];
+  const tIds = targetIds >>> 2;
   for (let lu = 0; lu < nu; lu++) {
     const u = a.evalUsers[j0 + lu];
-    const row = at + (lu << a.shift);
-    const cand = u * C;
-    // the test item against the candidates (the validation item left out), and the validation item likewise
-    a.outTest[j0 + lu] = rankCandidates(F, row, 0, a.testItem[u], a.candidates, cand, C);
-    a.outValid[j0 + lu] = rankCandidates(F, row, 1, a.validItem[u], a.candidates, cand, C);
+    I[tIds + 2 * lu] = a.testItem[u];
+    I[tIds + 2 * lu + 1] = a.validItem[u];
+    I[tIds + 2 * lu + 2] = a.testItem[u];
+    I[tIds + 2 * lu + 3] = a.validItem[u];
+    simd.dotGather(targets + 8 * lu, userBlock + lu * d * 4, a.items, targetIds + 8 * lu, 4, d);
+  }
+  I.fill(0, counts >>> 2, (counts >>> 2) + 2 * (nu + 1));
+  simd.dotBucketsRank(counts, 0, userBlock, a.chunkEntries[chunk], a.chunkNumBuckets[chunk], d, a.items, a.chunkBuckets[chunk], a.shift, targets, targetIds);
+  const c = counts >>> 2;
+  const t = targets >>> 2;
+  for (let lu = 0; lu < nu; lu++) {
+    // core's rankOf: 1 + the candidates above (ties: lower id); a NaN target ranks last
+    a.outTest[j0 + lu] = Number.isNaN(F[t + 2 * lu]) ? C + 1 : 1 + I[c + 2 * lu];
+    a.outValid[j0 + lu] = Number.isNaN(F[t + 2 * lu + 1]) ? C + 1 : 1 + I[c + 2 * lu + 1];
   }
 }
 
@@ -140,18 +153,6 @@ export function sampledBuckets(evalUsers: Int32Array, testItem: Int32Array, vali
     bucketsOut.push(buckets);
   }
   return { entries: entriesOut, buckets: bucketsOut };
-}
-
-/** Rank of slot `which` (0 test, 1 valid) of a user's scored row against its candidates (slots 2..), as core's rankOf. */
-function rankCandidates(F: Float32Array, row: number, which: number, targetId: number, candidates: Int32Array, cand: number, C: number): number {
-  const target = F[row + which];
-  if (Number.isNaN(target)) return C + 1;
-  let rank = 1;
-  for (let k = 0; k < C; k++) {
-    const s = F[row + 2 + k];
-    if (s > target || (s === target && candidates[cand + k] < targetId)) rank++;
-  }
-  return rank;
 }
 
 export function fullRanksChunk(context: ThreadContext, a: FullRanksArgs, chunk: number): void {

@@ -26,7 +26,7 @@
  * Pointers and strides are in bytes.
  */
 import {
-  F32, I32, V128, assembleModule, block, br, brIf, end, f32load, f32store, fgt, get, i32add, i32and, i32const, i32geu, i32loadAt, i32mul, i32shl, i32storeAt, ifThen,
+  F32, I32, V128, assembleModule, block, br, brIf, end, f32load, f32store, fgt, f32loadAt, get, i32add, i32and, i32const, i32geu, i32loadAt, i32mul, i32shl, i32storeAt, ifThen,
   lane, loop, set, simd, splat, tee, uleb, v128loadAt, v128storeAt, v128zero, vadd, vmul,
 } from './asm.js';
 
@@ -174,6 +174,50 @@ const bucketsBody: number[] = [
   ...br(0), ...end, ...end,
 ];
 
+// dotBucketsRank: dotBuckets whose scores are counted instead of stored: params 0 counts 1 u 2 table 3 entries
+// 4 numBuckets 5 d 6 items 7 buckets 8 shift 9 targetScores 10 targetIds. For an entry e = (lu << shift) | slot with
+// slot ≥ 2 (a candidate) of item i scoring s, counts[2·lu + w] += s > t_w || (s == t_w && i < id_w) for w = 0, 1
+// (the test and the validation target of user lu: targetScores[2·lu + w], targetIds[2·lu + w]): the ranks of
+// core's rankOf, less one. Extra locals: item, e, off (i32), s (f32).
+const DR = dotLocals(11);
+const R = { counts: 0, targetScores: 9, targetIds: 10, item: DR.acc + 2, e: DR.acc + 3, off: DR.acc + 4, s: DR.acc + 5 };
+const f32eq = [0x5b];
+const i32ltS = [0x48];
+const i32or = [0x72];
+const i32sub = [0x6b];
+const i32geS = [0x4e];
+// counts[off + 4w] += s > target_w || (s == target_w && item < id_w)
+const countTarget = (w: number): number[] => [
+  ...get(R.counts), ...get(R.off), ...i32add,
+  ...get(R.counts), ...get(R.off), ...i32add, ...i32loadAt(4 * w),
+  ...get(R.s), ...get(R.targetScores), ...get(R.off), ...i32add, ...f32loadAt(4 * w), ...fgt,
+  ...get(R.s), ...get(R.targetScores), ...get(R.off), ...i32add, ...f32loadAt(4 * w), ...f32eq,
+  ...get(R.item), ...get(R.targetIds), ...get(R.off), ...i32add, ...i32loadAt(4 * w), ...i32ltS, ...i32and, ...i32or,
+  ...i32add, ...i32storeAt(4 * w),
+];
+const countStore = (g: number): number[] => [0, 1, 2, 3].flatMap((l) => [
+  ...get(DR.ids), ...get(DR.j), ...i32add, ...i32loadAt(16 * g + 4 * l), ...set(R.e),
+  // slot = e − ((e >> shift) << shift) ≥ 2: a candidate (slots 0 and 1 are the targets themselves)
+  ...get(R.e), ...get(R.e), ...get(DR.targets), ...i32shrU32, ...get(DR.targets), ...i32shl, ...i32sub, ...i32const(2), ...i32geS,
+  ...ifThen,
+  ...get(R.e), ...get(DR.targets), ...i32shrU32, ...i32const(3), ...i32shl, ...set(R.off),
+  ...get(DR.acc + g), ...lane(l), ...set(R.s),
+  ...countTarget(0), ...countTarget(1),
+  ...end,
+]);
+const bucketsRankBody: number[] = [
+  ...dimensionCounts(DR),
+  ...get(DR.count), ...i32const(3), ...i32shl, ...get(DR.buckets), ...i32add, ...set(DR.bEnd),
+  ...get(DR.buckets), ...set(DR.b),
+  ...block, ...loop,
+  ...get(DR.b), ...get(DR.bEnd), ...i32geu, ...brIf(1),
+  ...get(DR.b), ...i32loadAt(0), ...tee(R.item), ...get(DR.rowBytes), ...i32mul, ...get(DR.items), ...i32add, ...set(DR.u),
+  ...get(DR.j), ...get(DR.b), ...i32loadAt(4), ...i32const(2), ...i32shl, ...i32add, ...set(DR.jEnd),
+  ...[[0, 1], [0]].flatMap((groups) => rowsLoop(DR, groups, countStore, [...get(DR.targets), ...i32shrU32])),
+  ...incr(DR.b, 8),
+  ...br(0), ...end, ...end,
+];
+
 // filterAbove / filterAboveI32: params 0 src 1 n (i32) 2 thr (f32 / i32) 3 outIdx 4 countPtr (i32);
 // locals 5 i (byte offset) 6 end16 7 endB 8 cnt (i32) 9 s (f32 / i32) 10 t 11-14 v (v128)
 const FA = { src: 0, n: 1, thr: 2, outIdx: 3, countPtr: 4, i: 5, end16: 6, endB: 7, cnt: 8, s: 9, t: 10, v: 11 };
@@ -246,6 +290,7 @@ const FUNCTIONS = [
   { name: 'gemm4x8', params: new Array(7).fill(I32), locals: [[6, I32], [11, V128]] as [number, number][], body: gemmBody },
   { name: 'dotGather', params: new Array(6).fill(I32), locals: [[16, I32], [18, V128]] as [number, number][], body: dotBody },
   { name: 'dotBuckets', params: new Array(9).fill(I32), locals: [[16, I32], [18, V128]] as [number, number][], body: bucketsBody },
+  { name: 'dotBucketsRank', params: new Array(11).fill(I32), locals: [[16, I32], [18, V128], [3, I32], [1, F32]] as [number, number][], body: bucketsRankBody },
   { name: 'filterAbove', params: [I32, I32, F32, I32, I32], locals: [[4, I32], [1, F32], [5, V128]] as [number, number][], body: filterBodyOf(F32_OPS) },
   { name: 'filterAboveI32', params: [I32, I32, I32, I32, I32], locals: [[4, I32], [1, I32], [5, V128]] as [number, number][], body: filterBodyOf(I32_OPS) },
   { name: 'gatherRows', params: new Array(5).fill(I32), locals: [[4, I32]] as [number, number][], body: gatherBody },
@@ -261,6 +306,7 @@ export type Gemm4x8Fn = (out: number, outStride: number, q4: number, kt: number,
 export type DotGatherFn = (out: number, u: number, table: number, ids: number, count: number, d: number) => void;
 export type FilterAboveFn = (src: number, n: number, thr: number, outIdx: number, countPtr: number) => void;
 export type DotBucketsFn = (out: number, unused: number, table: number, entries: number, numBuckets: number, d: number, items: number, buckets: number, shift: number) => void;
+export type DotBucketsRankFn = (counts: number, unused: number, table: number, entries: number, numBuckets: number, d: number, items: number, buckets: number, shift: number, targetScores: number, targetIds: number) => void;
 export type GatherRowsFn = (dst: number, table: number, ids: number, count: number, rowBytes: number) => void;
 export type GemmI16Fn = (out: number, outStride: number, q16: number, k16: number, k16Stride: number, cols: number, pairs: number) => void;
 
@@ -273,6 +319,7 @@ export interface ScoreSimd {
   gemmI16: GemmI16Fn;
   gatherRows: GatherRowsFn;
   dotBuckets: DotBucketsFn;
+  dotBucketsRank: DotBucketsRankFn;
 }
 
 /** The kernels bound to `memory` (shared or not), or null where WebAssembly SIMD is unavailable. */
@@ -283,7 +330,7 @@ export function instantiateScoreSimd(memory: WebAssembly.Memory): ScoreSimd | nu
   const e = new WebAssembly.Instance(new WebAssembly.Module(bytes), { env: { memory } }).exports;
   return {
     memory, gemm4x8: e.gemm4x8 as Gemm4x8Fn, dotGather: e.dotGather as DotGatherFn, filterAbove: e.filterAbove as FilterAboveFn,
-    filterAboveI32: e.filterAboveI32 as FilterAboveFn, gemmI16: e.gemmI16 as GemmI16Fn, gatherRows: e.gatherRows as GatherRowsFn, dotBuckets: e.dotBuckets as DotBucketsFn,
+    filterAboveI32: e.filterAboveI32 as FilterAboveFn, gemmI16: e.gemmI16 as GemmI16Fn, gatherRows: e.gatherRows as GatherRowsFn, dotBuckets: e.dotBuckets as DotBucketsFn, dotBucketsRank: e.dotBucketsRank as DotBucketsRankFn,
   };
 }
 
