@@ -63,7 +63,8 @@ export interface SyntheticData extends RawInteractions {
   settings: Required<SynthOptions>;
 }
 
-export function generateSynthetic(options: SynthOptions = {}): SyntheticData {
+/** onProgress(users done, users) is called every 1024 users. */
+export function generateSynthetic(options: SynthOptions = {}, onProgress?: (done: number, total: number) => void): SyntheticData {
   const o = { ...SYNTH_DEFAULTS, ...options };
   for (const key of ['numUsers', 'numItems', 'dim', 'clusters', 'minInteractions'] as const) {
     if (!Number.isInteger(o[key]) || o[key] < 1) throw new InputError(`synthetic data: ${key} must be a positive integer, got ${o[key]}`);
@@ -105,7 +106,9 @@ export function generateSynthetic(options: SynthOptions = {}): SyntheticData {
       out.timestamps.push(clock++);
       out.lines.push(out.users.length);
     }
+    if (onProgress && (u & 1023) === 1023) onProgress(u + 1, U);
   }
+  onProgress?.(U, U);
   return out;
 }
 

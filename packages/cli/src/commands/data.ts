@@ -7,6 +7,7 @@ import {
   type ColumnName, type Dataset, type DatasetStats, type PrepareOptions, type RawInteractions, type SourceInfo, type SynthOptions,
 } from '@derrd/core';
 import { emit, info, parseChoice, parseInteger, parseNumber, UsageError } from '../output.js';
+import { Progress } from '../progress.js';
 
 export const INPUT_FORMATS = ['auto', 'users.dat', 'delimited', 'split', 'synthetic'] as const;
 export type InputFormat = (typeof INPUT_FORMATS)[number];
@@ -193,7 +194,9 @@ every item its own factor. One seed gives one data set.`)
         affinity: parseNumber('--affinity', String(opts.affinity)),
         seed: parseInteger('--seed', String(opts.seed)),
       };
-      const synth = generateSynthetic(settings);
+      const bar = new Progress('synth', settings.numUsers ?? SYNTH_DEFAULTS.numUsers);
+      const synth = generateSynthetic(settings, (done) => bar.update(done));
+      bar.done();
       writeFileAtomic(out, toTsv(synth));
       const result = { out, interactions: synth.users.length, users: synth.settings.numUsers, items: synth.settings.numItems, settings: synth.settings };
       emit({ json: Boolean(opts.json) }, result, () => `wrote ${out}: ${result.interactions} interactions, ${result.users} users, ${result.items} items`);
