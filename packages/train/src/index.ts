@@ -18,7 +18,9 @@ export { RrdTerm, RRD_DEFAULTS, relaxedRankingLoss, sampleRankPositions, type Rr
 export { RdTerm, RD_DEFAULTS, type RdSettings } from './distill/rd.js';
 export { CdTerm, CD_DEFAULTS, type CdSettings } from './distill/cd.js';
 export { computeTeacherRanking, computeTeacherRankingWithScorer, teacherRanking, type TeacherRanking } from './distill/teacher-ranking.js';
-export { topKeysPerRow, DotEvaluator, SharedArena, type TopKeysOptions, type DotTables, type Ranks, type PendingRanks } from './parallel/dot-scoring.js';
+export { topKeysPerRow, type TopKeysOptions } from './parallel/top-keys-per-row.js';
+export { DotEvaluator, type DotTables, type Ranks, type PendingRanks } from './parallel/dot-evaluator.js';
+export { SharedArena } from './parallel/shared-arena.js';
 export { Helper, helper, helperThreads, setHelperThreads, type Job, type PendingJob } from './parallel/helper.js';
 export { METHODS, methodDefaults, methodTerms, needsRanking, settingsChanges, parseMethod, buildTerms, type MethodName, type MethodSettings, type MethodOverrides } from './distill/methods.js';
 export { prepareDistillation, type DistillationSetup, type DistillationOptions } from './distill/setup.js';

@@ -17,7 +17,7 @@ import { loadCheckpoint } from './checkpoint.js';
 import { createModel } from './models/registry.js';
 import type { ModelKind, RecModel } from './models/model.js';
 import type { Batch, LossTerm } from './terms.js';
-import { DotEvaluator } from './parallel/dot-scoring.js';
+import { DotEvaluator } from './parallel/dot-evaluator.js';
 import { helper } from './parallel/helper.js';
 import { BprMf } from './models/bpr.js';
 import { NativeBprStep, bprStepKind } from './models/bpr-step.js';

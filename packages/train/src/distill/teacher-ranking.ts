@@ -8,7 +8,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { bytesOf, sha256, topIndices, writeFileAtomic, type Dataset } from '@derrd/core';
 import type { RecModel } from '../models/model.js';
-import { topKeysPerRow } from '../parallel/dot-scoring.js';
+import { topKeysPerRow } from '../parallel/top-keys-per-row.js';
 
 export interface TeacherRanking {
   topN: number;

@@ -12,7 +12,7 @@
 import { InputError, type SafeTensor } from '@derrd/core';
 import { tf } from '../tf.js';
 import type { AdamL2 } from '../optimizer.js';
-import { SharedArena } from '../parallel/dot-scoring.js';
+import { SharedArena } from '../parallel/shared-arena.js';
 import { helper, type Helper } from '../parallel/helper.js';
 import { instantiateBprSimd, type BprSimd } from '../wasm/bpr-simd.js';
 import { SCORE_MAX_PAGES } from '../wasm/score-simd.js';
