@@ -72,14 +72,37 @@ test('scoring kernels sum in dimension order: bit-identical to a sequential floa
     for (let c = 0; c < d; c++) for (let i = 0; i < cols; i++) F[kt + c * cols + i] = F[tab + i * d + c];
     k.gemm4x8(g * 4, cols * 4, q4 * 4, kt * 4, cols * 4, cols, d);
     for (let r = 0; r < 4; r++) for (let i = 0; i < cols; i++) assert.equal(F[g + r * cols + i], seqDot(F, tab + (20 + r) * d, F, tab + i * d, d), `gemm4x8 d=${d}`);
-    // dotBuckets: bucket (item row 5 of `tab`, 8 entries), (row 9, 4 entries); entry e → table row e >> 2, out slot e
+    // dotBucketsRank: buckets (item row 5 of `tab`, 8 entries), (row 9, 4 entries); entry e = (user e >> 2, slot e & 3);
+    // each user's two targets at targets[2u], [2u + 1]: counts of the candidate slots (≥ 2) scoring above (ties: lower id)
     const bk = g + 4 * cols + 16;
     const ent = bk + 8;
-    const sc = ent + 16;
+    const targets = ent + 16;
+    const ids2 = targets + 2 * rows + 8;
+    const counts = ids2 + 2 * rows + 8;
     I.set([5, 8, 9, 4], bk);
     for (let j = 0; j < 12; j++) I[ent + j] = (((j * 5) % 9) << 2) | (j % 4);
-    k.dotBuckets(sc * 4, 0, tab * 4, ent * 4, 2, d, tab * 4, bk * 4, 2);
-    for (let j = 0; j < 12; j++) assert.equal(F[sc + I[ent + j]], seqDot(F, tab + (j < 8 ? 5 : 9) * d, F, tab + (I[ent + j] >> 2) * d, d), `dotBuckets d=${d}`);
+    for (let u = 0; u < 10; u++) {
+      // the targets: item 5's score for even users (so that item 5's entry ties and item 9 < 5 does not count), else 0
+      F[targets + 2 * u] = u % 2 === 0 ? seqDot(F, tab + 5 * d, F, tab + u * d, d) : 0;
+      F[targets + 2 * u + 1] = -1;
+      I[ids2 + 2 * u] = 7;
+      I[ids2 + 2 * u + 1] = 7;
+    }
+    I.fill(0, counts, counts + 2 * rows);
+    k.dotBucketsRank(counts * 4, 0, tab * 4, ent * 4, 2, d, tab * 4, bk * 4, 2, targets * 4, ids2 * 4);
+    const expected = new Array(2 * rows).fill(0);
+    for (let j = 0; j < 12; j++) {
+      const e = I[ent + j];
+      const user = e >> 2;
+      if ((e & 3) < 2) continue;
+      const item = j < 8 ? 5 : 9;
+      const s = seqDot(F, tab + item * d, F, tab + user * d, d);
+      for (let w = 0; w < 2; w++) {
+        const t = F[targets + 2 * user + w];
+        if (s > t || (s === t && item < I[ids2 + 2 * user + w])) expected[2 * user + w]++;
+      }
+    }
+    assert.deepEqual(Array.from(I.subarray(counts, counts + 2 * rows)), expected, `dotBucketsRank d=${d}`);
   }
   // int16 products: exact integer sums
   const pairs = 5;

@@ -1,5 +1,4 @@
 /** What a thread holds per shared memory: the memory, which thread it is, and its kernel instance and views. */
-import { ADAM_WASM_SHARED, type AdamSimdFn } from '../wasm/adam-simd.js';
 import { instantiateBprSimd, type BprSimd } from '../wasm/bpr-simd.js';
 import { SCORE_MAX_PAGES, instantiateScoreSimd, type ScoreSimd } from '../wasm/score-simd.js';
 
@@ -37,18 +36,6 @@ export function intsOf(context: ThreadContext): Int32Array {
   return context.scratch.get('i32') as Int32Array;
 }
 
-
-/** The SIMD Adam (wasm/adam-simd.ts) bound to this thread's view of the shared memory. */
-export function adamOf(context: ThreadContext): AdamSimdFn {
-  let fn = context.scratch.get('adam') as AdamSimdFn | undefined;
-  if (!fn) {
-    const bytes = ADAM_WASM_SHARED(SCORE_MAX_PAGES);
-    if (!WebAssembly.validate(bytes)) throw new Error('WebAssembly SIMD is unavailable');
-    fn = new WebAssembly.Instance(new WebAssembly.Module(bytes), { env: { memory: context.memory } }).exports.adam as AdamSimdFn;
-    context.scratch.set('adam', fn);
-  }
-  return fn;
-}
 
 /** The native BPR step's kernels (wasm/bpr-simd.ts) on this thread's view of the shared memory. */
 export function bprOf(context: ThreadContext): BprSimd {

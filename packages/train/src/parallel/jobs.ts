@@ -3,13 +3,13 @@
  * alike on their own kernel instances over one shared memory. A chunk writes only its own rows of the outputs, so
  * results do not depend on which thread ran which chunk.
  */
-import { adamOf, bprOf, type ThreadContext } from './context.js';
+import { bprOf, type ThreadContext } from './context.js';
 import { fullRanksChunk, sampledRanksChunk, type FullRanksArgs, type SampledRanksArgs } from './eval-ranks.js';
 import { topKeysChunk, topKeysI16Chunk, type TopKeysArgs, type TopKeysI16Args } from './top-keys.js';
 
 export type { ThreadContext } from './context.js';
-export type JobKind = 'topKeys' | 'topKeysI16' | 'sampledRanks' | 'fullRanks' | 'adam' | 'adamRows';
-export type JobArgs = TopKeysArgs | TopKeysI16Args | SampledRanksArgs | FullRanksArgs | AdamArgs | AdamRowsArgs;
+export type JobKind = 'topKeys' | 'topKeysI16' | 'sampledRanks' | 'fullRanks' | 'adamRows';
+export type JobArgs = TopKeysArgs | TopKeysI16Args | SampledRanksArgs | FullRanksArgs | AdamRowsArgs;
 
 /** Adam over rows of d floats (wasm/bpr-simd.ts adamRows): only the rows flagged in `touched` read a gradient. */
 export interface AdamRowsArgs {
@@ -31,32 +31,11 @@ function adamRowsChunk(context: ThreadContext, a: AdamRowsArgs, chunk: number): 
   bprOf(context).adamRows(a.p, a.g, a.m, a.v, a.touched, r0, r1, a.d, s, inv, eps, b1, ob1, b2, ob2, wd);
 }
 
-/** One Adam step (coupled L2) in place over n floats (n % 4 == 0) of parameters, gradients and moments, by chunks. */
-export interface AdamArgs {
-  p: number;
-  g: number;
-  m: number;
-  v: number;
-  n: number;
-  chunkFloats: number;
-  /** lr / (1 − β₁^t), 1 / √(1 − β₂^t), ε, β₁, 1 − β₁, β₂, 1 − β₂, weight decay */
-  hyper: number[];
-}
-
-function adamChunk(context: ThreadContext, a: AdamArgs, chunk: number): void {
-  const from = chunk * a.chunkFloats;
-  const count = Math.min(a.chunkFloats, a.n - from);
-  const at = from * 4;
-  const [s, inv, eps, b1, ob1, b2, ob2, wd] = a.hyper;
-  adamOf(context)(a.p + at, a.g + at, a.m + at, a.v + at, a.p + at, a.m + at, a.v + at, count, s, inv, eps, b1, ob1, b2, ob2, wd);
-}
-
 export function runChunk(kind: JobKind, context: ThreadContext, args: JobArgs, chunk: number): void {
   if (kind === 'topKeysI16') topKeysI16Chunk(context, args as TopKeysI16Args, chunk);
   else if (kind === 'topKeys') topKeysChunk(context, args as TopKeysArgs, chunk);
   else if (kind === 'sampledRanks') sampledRanksChunk(context, args as SampledRanksArgs, chunk);
   else if (kind === 'fullRanks') fullRanksChunk(context, args as FullRanksArgs, chunk);
-  else if (kind === 'adam') adamChunk(context, args as AdamArgs, chunk);
   else if (kind === 'adamRows') adamRowsChunk(context, args as AdamRowsArgs, chunk);
   else throw new Error(`unknown job kind ${String(kind)}`);
 }

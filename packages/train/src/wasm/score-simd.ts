@@ -12,9 +12,10 @@
  *     out[j] = Σ_k u[k] · table[ids[j]][k] for j < count (count % 4 == 0): scores of gathered rows (row-major,
  *     d floats each). Eight rows at a time as two groups of four (a last group of four alone); each group's four rows are transposed 4 × 4 in
  *     registers so that a lane holds one row and the sum runs down the dimension.
- *   dotBuckets(out, 0, table, entries, numBuckets, d, items, buckets, shift)
+ *   dotBucketsRank(counts, 0, table, entries, numBuckets, d, items, buckets, shift, targetScores, targetIds)
  *     dotGather for many rows u at once: bucket b = (item i, n) scores row i of `items` against table[e >> shift] for
- *     its n entries e (n % 4 == 0), storing each at out + 4·e; the evaluation's item-major pass in one call.
+ *     its n entries e (n % 4 == 0) and, per user e >> shift, counts the candidates that beat its two targets: the
+ *     sampled evaluation's item-major pass in one call.
  *   gatherRows(dst, table, ids, count, rowBytes)
  *     copies rows table[ids[j]] (rowBytes each, a multiple of 16) to dst, one after another: independent loads, so
  *     many cache misses are in flight at once; dotGather then reads the rows from cache. For a random gather from a
@@ -78,8 +79,8 @@ function gemmBodyOf(mul: number[], add: number[]): number[] {
 }
 const gemmBody = gemmBodyOf(vmul, vadd);
 
-// dotGather: params 0 out 1 u 2 table 3 ids 4 count 5 d; dotBuckets adds 6 items 7 buckets 8 shift (and uses count as
-// the number of buckets). Locals after the parameters: j (byte offset into ids and out) jEnd k (byte offset
+// dotGather: params 0 out 1 u 2 table 3 ids 4 count 5 d; dotBucketsRank adds 6 items 7 buckets 8 shift (and uses count
+// as the number of buckets). Locals after the parameters: j (byte offset into ids and out) jEnd k (byte offset
 // into a row) k16End kEnd rowBytes p0..p7 (i32), rows A..H, T, acc (v128)
 interface DotLocals { out: number; u: number; table: number; ids: number; count: number; d: number; items: number; buckets: number; targets: number; b: number; bEnd: number; j: number; jEnd: number; k: number; k16End: number; kEnd: number; rowBytes: number; p: number; row: number; t: number; acc: number }
 const dotLocals = (params: number): DotLocals => {
@@ -152,30 +153,12 @@ const dotBody: number[] = [
   ...[[0, 1], [0]].flatMap((groups) => rowsLoop(DG, groups, (g) => [...get(DG.out), ...get(DG.j), ...i32add, ...get(DG.acc + g), ...v128storeAt(16 * g)])),
 ];
 
-// dotBuckets: for each of `count` buckets (item id, entries) at `buckets`, the item's row (row-major `items`) against
-// the rows table[e >> shift] of its entries e (at ids, one bucket's after another; a multiple of 4 per bucket), each
-// score stored at out + 4·e.
-const DB = dotLocals(9);
-const scatterStore = (g: number): number[] => [0, 1, 2, 3].flatMap((l) => [
-  ...get(DB.out), ...get(DB.ids), ...get(DB.j), ...i32add, ...i32loadAt(16 * g + 4 * l), ...i32const(2), ...i32shl, ...i32add,
-  ...get(DB.acc + g), ...lane(l), ...f32store,
-]);
 const i32shrU32 = [0x76];
-const bucketsBody: number[] = [
-  ...dimensionCounts(DB),
-  ...get(DB.count), ...i32const(3), ...i32shl, ...get(DB.buckets), ...i32add, ...set(DB.bEnd),
-  ...get(DB.buckets), ...set(DB.b),
-  ...block, ...loop,
-  ...get(DB.b), ...get(DB.bEnd), ...i32geu, ...brIf(1),
-  ...get(DB.b), ...i32loadAt(0), ...get(DB.rowBytes), ...i32mul, ...get(DB.items), ...i32add, ...set(DB.u),
-  ...get(DB.j), ...get(DB.b), ...i32loadAt(4), ...i32const(2), ...i32shl, ...i32add, ...set(DB.jEnd),
-  ...[[0, 1], [0]].flatMap((groups) => rowsLoop(DB, groups, scatterStore, [...get(DB.targets), ...i32shrU32])),
-  ...incr(DB.b, 8),
-  ...br(0), ...end, ...end,
-];
 
-// dotBucketsRank: dotBuckets whose scores are counted instead of stored: params 0 counts 1 u 2 table 3 entries
-// 4 numBuckets 5 d 6 items 7 buckets 8 shift 9 targetScores 10 targetIds. For an entry e = (lu << shift) | slot with
+// dotBucketsRank: for each of `count` buckets (item id, entries) at `buckets`, the item's row (row-major `items`)
+// against the rows table[e >> shift] of its entries e (one bucket's after another; a multiple of 4 per bucket), each
+// score counted, not stored: params 0 counts 1 u 2 table 3 entries 4 numBuckets 5 d 6 items 7 buckets 8 shift
+// 9 targetScores 10 targetIds. For an entry e = (lu << shift) | slot with
 // slot ≥ 2 (a candidate) of item i scoring s, counts[2·lu + w] += s > t_w || (s == t_w && i < id_w) for w = 0, 1
 // (the test and the validation target of user lu: targetScores[2·lu + w], targetIds[2·lu + w]): the ranks of
 // core's rankOf, less one. Extra locals: item, e, off (i32), s (f32).
@@ -289,7 +272,6 @@ const gatherBody: number[] = [
 const FUNCTIONS = [
   { name: 'gemm4x8', params: new Array(7).fill(I32), locals: [[6, I32], [11, V128]] as [number, number][], body: gemmBody },
   { name: 'dotGather', params: new Array(6).fill(I32), locals: [[16, I32], [18, V128]] as [number, number][], body: dotBody },
-  { name: 'dotBuckets', params: new Array(9).fill(I32), locals: [[16, I32], [18, V128]] as [number, number][], body: bucketsBody },
   { name: 'dotBucketsRank', params: new Array(11).fill(I32), locals: [[16, I32], [18, V128], [3, I32], [1, F32]] as [number, number][], body: bucketsRankBody },
   { name: 'filterAbove', params: [I32, I32, F32, I32, I32], locals: [[4, I32], [1, F32], [5, V128]] as [number, number][], body: filterBodyOf(F32_OPS) },
   { name: 'filterAboveI32', params: [I32, I32, I32, I32, I32], locals: [[4, I32], [1, I32], [5, V128]] as [number, number][], body: filterBodyOf(I32_OPS) },
@@ -305,7 +287,6 @@ export const SCORE_WASM = assembleModule(FUNCTIONS);
 export type Gemm4x8Fn = (out: number, outStride: number, q4: number, kt: number, ktStride: number, cols: number, d: number) => void;
 export type DotGatherFn = (out: number, u: number, table: number, ids: number, count: number, d: number) => void;
 export type FilterAboveFn = (src: number, n: number, thr: number, outIdx: number, countPtr: number) => void;
-export type DotBucketsFn = (out: number, unused: number, table: number, entries: number, numBuckets: number, d: number, items: number, buckets: number, shift: number) => void;
 export type DotBucketsRankFn = (counts: number, unused: number, table: number, entries: number, numBuckets: number, d: number, items: number, buckets: number, shift: number, targetScores: number, targetIds: number) => void;
 export type GatherRowsFn = (dst: number, table: number, ids: number, count: number, rowBytes: number) => void;
 export type GemmI16Fn = (out: number, outStride: number, q16: number, k16: number, k16Stride: number, cols: number, pairs: number) => void;
@@ -318,7 +299,6 @@ export interface ScoreSimd {
   filterAboveI32: FilterAboveFn;
   gemmI16: GemmI16Fn;
   gatherRows: GatherRowsFn;
-  dotBuckets: DotBucketsFn;
   dotBucketsRank: DotBucketsRankFn;
 }
 
@@ -330,7 +310,7 @@ export function instantiateScoreSimd(memory: WebAssembly.Memory): ScoreSimd | nu
   const e = new WebAssembly.Instance(new WebAssembly.Module(bytes), { env: { memory } }).exports;
   return {
     memory, gemm4x8: e.gemm4x8 as Gemm4x8Fn, dotGather: e.dotGather as DotGatherFn, filterAbove: e.filterAbove as FilterAboveFn,
-    filterAboveI32: e.filterAboveI32 as FilterAboveFn, gemmI16: e.gemmI16 as GemmI16Fn, gatherRows: e.gatherRows as GatherRowsFn, dotBuckets: e.dotBuckets as DotBucketsFn, dotBucketsRank: e.dotBucketsRank as DotBucketsRankFn,
+    filterAboveI32: e.filterAboveI32 as FilterAboveFn, gemmI16: e.gemmI16 as GemmI16Fn, gatherRows: e.gatherRows as GatherRowsFn, dotBucketsRank: e.dotBucketsRank as DotBucketsRankFn,
   };
 }
 
