@@ -1,15 +1,12 @@
 /**
- * Issue-6 benchmark: teacher vs student latency on every runtime here — onnxruntime-node CPU, onnxruntime-web WASM in
- * Node, tfjs (wasm backend) — at B = 1 and 64 (k = 10), then an HTTP load test (autocannon, 127.0.0.1 only, bounded
- * in time) of `derrd serve` for each model at concurrency 1, 16, 64. Writes bench/results/latency.{json,md}.
- *   npm run bench:latency [-- --teacher runs/cu-bpr-teacher --student runs/cu-bpr-student --seconds 10]
+ * Issue-6 benchmark: teacher vs student model latency on every runtime here — onnxruntime-node CPU, onnxruntime-web
+ * WASM in Node, tfjs (wasm backend) — at B = 1 and 64 (k = 10). Writes bench/results/latency.{json,md}. The HTTP load
+ * test of `derrd serve` is `npm run bench:serve`.
+ *   npm run bench:latency [-- --teacher runs/cu-bpr-teacher --student runs/cu-bpr-student]
  */
-import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { createInterface } from 'node:readline';
-import autocannon from 'autocannon';
 import { loadDataset, writeFileAtomic } from '@derrd/core';
 import { exportCheckpoint } from '@derrd/export';
 import { createRecommender, type Provider } from '@derrd/runtime';
@@ -18,9 +15,7 @@ import { initBackend, loadCheckpoint, tf } from '@derrd/train';
 const root = resolve(import.meta.dirname, '..');
 const arg = (name: string, fallback: string) => { const k = process.argv.indexOf(`--${name}`); return k > 0 ? process.argv[k + 1] : fallback; };
 const checkpoints = { teacher: resolve(arg('teacher', join(root, 'runs', 'cu-bpr-teacher'))), student: resolve(arg('student', join(root, 'runs', 'cu-bpr-student'))) };
-const seconds = Number(arg('seconds', '10'));
 for (const d of Object.values(checkpoints)) if (!existsSync(join(d, 'card.json'))) { console.error(`${d}: no checkpoint (run npm run bench:train first, or pass --teacher/--student)`); process.exit(1); }
-const CLI = join(root, 'packages', 'cli', 'dist', 'main.js');
 const K = 10;
 
 const pct = (xs: number[], p: number) => { const s = [...xs].sort((a, b) => a - b); return s[Math.min(s.length - 1, Math.floor(p * s.length))]; };
@@ -48,7 +43,7 @@ for (const [provider, threads] of [['cpu', 2], ['wasm', 1], ['wasm', 2]] as [Pro
     const rec = await createRecommender(m.path, { provider, threads });
     const row: Record<string, unknown> = { runtime: provider === 'cpu' ? 'onnxruntime-node' : 'onnxruntime-web (Node)', provider, threads, model: name, bytes: m.bytes };
     for (const b of [1, 64]) {
-      const t = await timeIt(b === 1 ? 2000 : 200, (r) => rec.recommend(usersFor(m.numUsers, r, b), K));
+      const t = await timeIt(b === 1 ? 2000 : 200, (r) => rec.recommendDense(usersFor(m.numUsers, r, b), K));
       row[`B${b}_p50_us`] = t.p50; row[`B${b}_p95_us`] = t.p95;
     }
     await rec.close();
@@ -75,23 +70,6 @@ for (const [name, ckpt] of Object.entries(checkpoints)) {
   console.error(JSON.stringify(row));
 }
 
-// HTTP: one `derrd serve` child per model (2 onnxruntime threads), autocannon in this process
-const httpRows: Record<string, unknown>[] = [];
-for (const [name, m] of Object.entries(models)) {
-  const child = spawn(process.execPath, [CLI, 'serve', '--model', m.path, '--port', '0', '--threads', '2', '--json', '--max-queue', '4096'], { stdio: ['ignore', 'pipe', 'inherit'] });
-  const { url } = JSON.parse(await new Promise<string>((r) => createInterface({ input: child.stdout! }).once('line', r))) as { url: string };
-  const requests = Array.from({ length: 512 }, (_v, k) => ({ method: 'GET' as const, path: `/v1/recommend?user=${(k * 37) % m.numUsers}&k=${K}` }));
-  await autocannon({ url, connections: 8, duration: 2, requests });
-  for (const connections of [1, 16, 64]) {
-    const r = await autocannon({ url, connections, duration: seconds, requests });
-    const row = { model: name, connections, requestsPerSec: r.requests.average, p50_ms: r.latency.p50, p99_ms: r.latency.p99, non2xx: r.non2xx, errors: r.errors, timeouts: r.timeouts };
-    httpRows.push(row);
-    console.error(JSON.stringify(row));
-  }
-  child.kill('SIGTERM');
-  await new Promise((r) => child.once('exit', r));
-}
-
 const f0 = (x: unknown) => (x as number).toFixed(0);
 const lines = [
   `Teacher (BPR d=200) vs student (BPR d=20) on CiteULike (5,219 users × 25,181 items), k = ${K}. Model bytes: ONNX file (tfjs: float32 parameters).`,
@@ -99,16 +77,8 @@ const lines = [
   '| runtime | provider | threads | model | bytes | B=1 p50 µs | B=1 p95 µs | B=64 p50 µs | B=64 p95 µs |',
   '|---|---|---|---|---|---|---|---|---|',
   ...runtimeRows.map((r) => `| ${r.runtime} | ${r.provider} | ${r.threads} | ${r.model} | ${(r.bytes as number).toLocaleString('en-US')} | ${f0(r.B1_p50_us)} | ${f0(r.B1_p95_us)} | ${f0(r.B64_p50_us)} | ${f0(r.B64_p95_us)} |`),
-  '',
-  `HTTP: derrd serve (onnxruntime-node CPU, 2 threads, micro-batching) on 127.0.0.1, GET /v1/recommend, ${seconds} s per cell, autocannon in another process.`,
-  '',
-  '| model | connections | requests/s | p50 ms | p99 ms | non-2xx |',
-  '|---|---|---|---|---|---|',
-  ...httpRows.map((r) => `| ${r.model} | ${r.connections} | ${(r.requestsPerSec as number).toFixed(0)} | ${r.p50_ms} | ${r.p99_ms} | ${r.non2xx} |`),
 ];
-const s64 = httpRows.find((r) => r.model === 'student' && r.connections === 64)!, t64 = httpRows.find((r) => r.model === 'teacher' && r.connections === 64)!;
-lines.push('', `student/teacher requests/s at 64 connections: ${((s64.requestsPerSec as number) / (t64.requestsPerSec as number)).toFixed(2)}x (target >= 3x)`);
 console.log(lines.join('\n'));
 mkdirSync(join(root, 'bench', 'results'), { recursive: true });
-writeFileAtomic(join(root, 'bench', 'results', 'latency.json'), JSON.stringify({ benchmark: 'latency', node: process.version, runtimes: runtimeRows, http: httpRows }, null, 2) + '\n');
+writeFileAtomic(join(root, 'bench', 'results', 'latency.json'), JSON.stringify({ benchmark: 'latency', node: process.version, runtimes: runtimeRows }, null, 2) + '\n');
 writeFileAtomic(join(root, 'bench', 'results', 'latency.md'), lines.join('\n') + '\n');

@@ -1,9 +1,10 @@
 /**
  * Issue-4 reproduction: the paper's Table 2 layout (H/M/N @5/10/20, sampled protocol, test metrics at each N's
- * best-validation-HR@N epoch) on the authors' CiteULike split for teacher, student, RD, CD, DE, RRD and DE-RRD.
- * Runs (or resumes / reuses) every model under --dir, one after another, and writes
- * bench/results/reproduce-<base>.{json,md}. Hours on 2 cores (DE dominates).
- *   npm run bench:reproduce [-- --base bpr|neumf --dir runs --only teacher,student,rd,cd,de,rrd,de-rrd]
+ * best-validation-HR@N epoch) on the authors' CiteULike split for teacher, student, RD, CD, DE, RRD and DE-RRD, then
+ * (issue 20) IR-RRD and DE-IR-RRD — by default for BPR only (the authors' IR-RRD is BPR-only; NeuMF runs them with
+ * --only). Runs (or resumes / reuses) every model under --dir, one after another, and writes
+ * bench/results/reproduce-<base>.{json,md}. Hours on 2 cores (DE and the IR item side dominate).
+ *   npm run bench:reproduce [-- --base bpr|neumf --dir runs --only teacher,student,rd,cd,de,rrd,de-rrd,ir-rrd,de-ir-rrd]
  *                               [--batch-size N --weight-decay X] [--seeds 0,1,2] [--report-only]
  * --report-only trains nothing. Either way the tables describe the finished runs on disk; the others are listed as not run.
  * --parallel N trains the teacher (and its top-N ranking cache) first, then up to N student runs at a time, each in its
@@ -24,7 +25,8 @@ import { availableParallelism } from 'node:os';
 import { join, resolve } from 'node:path';
 import { checkpointFinished, finishedCard, formatPValue, loadDataset, meanAndSd, pairedTest, prepareFromSplit, readCard, readSplitDir, round4, saveDataset, sha256File, writeFileAtomic, type ModelCard } from '@derrd/core';
 import {
-  MODEL_RECIPES, TRAIN_DEFAULTS, evaluateCheckpoint, initBackend, loadCheckpoint, methodDefaults, needsRanking, settingsChanges, prepareDistillation, teacherRanking, train,
+  MODEL_RECIPES, TRAIN_DEFAULTS, evaluateCheckpoint, initBackend, loadCheckpoint, methodDefaults, needsItemRanking, needsRanking, settingsChanges, prepareDistillation, teacherItemRanking,
+  teacherRanking, train,
   type MethodName, type ModelKind,
 } from '@derrd/train';
 
@@ -32,7 +34,10 @@ const root = resolve(import.meta.dirname, '..');
 const arg = (name: string, fallback: string) => { const k = process.argv.indexOf(`--${name}`); return k > 0 ? process.argv[k + 1] : fallback; };
 const base = arg('base', 'bpr') as ModelKind;
 const dir = resolve(arg('dir', join(root, 'runs')));
-const only = arg('only', 'teacher,student,rd,cd,de,rrd,de-rrd').split(',');
+const ROWS = ['teacher', 'student', 'rd', 'cd', 'de', 'rrd', 'de-rrd', 'ir-rrd', 'de-ir-rrd'];
+const only = arg('only', ROWS.filter((n) => base === 'bpr' || !n.includes('ir-rrd')).join(',')).split(',');
+const unknownRows = only.filter((n) => !ROWS.includes(n));
+if (unknownRows.length > 0) throw new Error(`--only: unknown row ${unknownRows.join(', ')} (rows: ${ROWS.join(',')})`);
 const seeds = arg('seeds', '0').split(',').map(Number);
 if (!seeds.every((x) => Number.isInteger(x) && x >= 0)) throw new Error('--seeds takes integers >= 0, e.g. 0,1,2');
 const parallel = Number(arg('parallel', '1'));
@@ -46,8 +51,9 @@ recipe.weightDecay = Number(arg('weight-decay', String(recipe.weightDecay)));
 if (!(Number.isInteger(recipe.batchSize) && recipe.batchSize > 0)) throw new Error(`--batch-size must be a positive integer`);
 if (!(recipe.weightDecay >= 0)) throw new Error(`--weight-decay must be a number >= 0`);
 const dims = base === 'bpr' ? { teacher: 200, student: 20 } : { teacher: 250, student: 25 };
+// IR-RRD's reference is the authors' IR-RRD log (one run, seed 0; §8.2 of derrd-method.md), not the DE-RRD table
 const paper: Record<string, number> = base === 'bpr'
-  ? { teacher: 0.5135, student: 0.4441, rd: 0.4533, cd: 0.4550, de: 0.4817, rrd: 0.4622, 'de-rrd': 0.4843 }
+  ? { teacher: 0.5135, student: 0.4441, rd: 0.4533, cd: 0.4550, de: 0.4817, rrd: 0.4622, 'de-rrd': 0.4843, 'ir-rrd': 0.4947 }
   : { teacher: 0.4790, student: 0.3867, rd: 0.4179, cd: 0.4025, de: 0.4079, rrd: 0.4737, 'de-rrd': 0.4758 };
 
 const splitDir = join(root, '..', 'shared', 'data', 'citeulike', 'derrd_loo_seed0');
@@ -93,7 +99,7 @@ async function run(name: string, out: string, dim: number, method: MethodName | 
 }
 
 const reportOnly = process.argv.includes('--report-only');
-const names = ['teacher', 'student', 'rd', 'cd', 'de', 'rrd', 'de-rrd'].filter((n) => only.includes(n));
+const names = ROWS.filter((n) => only.includes(n));
 const methodOf = (name: string) => (name === 'teacher' || name === 'student' ? null : (name as MethodName));
 const failWith = (label: string, err: unknown): never => {
   // tfjs-wasm rethrows uncaught errors from its own handler, which would print its minified source instead
@@ -138,8 +144,12 @@ if (!reportOnly) {
     if (jobs.some((j) => methodOf(j.name) && needsRanking(methodOf(j.name)!))) {
       const teacher = loadCheckpoint(teacherDir, ds);
       const r = teacherRanking(teacherDir, teacher.model, teacher.weightsSha256, ds, methodDefaults(base, 'rrd').rrd.topN);
-      teacher.model.dispose();
       console.error(`teacher ranking ${r.cached ? 'reused' : 'computed and cached'}`);
+      if (jobs.some((j) => methodOf(j.name) && needsItemRanking(methodOf(j.name)!))) {
+        const items = teacherItemRanking(teacherDir, teacher.model, teacher.weightsSha256, ds, methodDefaults(base, 'ir-rrd').ir.topN);
+        console.error(`teacher item ranking ${items.cached ? 'reused' : 'computed and cached'}`);
+      }
+      teacher.model.dispose();
     }
     console.error(`${jobs.length} runs, ${parallel} at a time: ${jobs.map((j) => labelOf(j.name, j.seed)).join(', ')}`);
     const failed = await runChildren(jobs);
@@ -197,11 +207,12 @@ const lines = [
   // the paper's row order, unfinished rows in place
   ...names.map((name) => {
     const card = rows.find((r) => r.name === name)?.card;
-    if (!card) return `| ${name} | ${cols.map(() => 'not run').join(' | ')} | ${paper[name]} | — | — | — |`;
+    if (!card) return `| ${name} | ${cols.map(() => 'not run').join(' | ')} | ${paper[name] ?? '—'} | — | — | — |`;
     const secondsPerEpoch = card.history.reduce((s, h) => s + h.trainSeconds + h.evalSeconds, 0) / Math.max(1, card.history.length);
-    return `| ${name} | ${cols.map((c) => round4(card.metrics.selected[c] ?? NaN).toFixed(4)).join(' | ')} | ${paper[name]} | ${pCell(name)} | ${card.epochsRun} | ${secondsPerEpoch.toFixed(1)} |`;
+    return `| ${name} | ${cols.map((c) => round4(card.metrics.selected[c] ?? NaN).toFixed(4)).join(' | ')} | ${paper[name] ?? '—'} | ${pCell(name)} | ${card.epochsRun} | ${secondsPerEpoch.toFixed(1)} |`;
   }),
   '',
+  ...(names.some((n) => n.includes('ir-rrd')) ? ['paper H@5 of ir-rrd: the authors\' IR-RRD log (one run, seed 0), not the DE-RRD paper\'s table; de-ir-rrd has no published counterpart.', ''] : []),
   'p: two-sided paired test per user against the undistilled student on the saved weights (the best validation HR@5 epoch); it covers the 5,219 evaluation users, not other splits or seeds.',
   '',
   `total wall time of the runs: ${(rows.reduce((s, r) => s + r.card.wallSeconds, 0) / 3600).toFixed(2)} h (this invocation ${((performance.now() - started) / 60000).toFixed(1)} min)`,

@@ -9,6 +9,8 @@ import { registerServeCommand } from './commands/serve.js';
 import { registerDemoCommand } from './commands/demo.js';
 import { registerCompareCommand } from './commands/compare.js';
 import { registerCurvesCommand } from './commands/curves.js';
+import { registerConfigCommand } from './commands/config.js';
+import { registerTeacherCommands } from './commands/teacher.js';
 import { reportError } from './output.js';
 
 const program = new Command();
@@ -29,6 +31,8 @@ registerDemoCommand(program);
 registerCompareCommand(program);
 registerCurvesCommand(program);
 registerPipelineCommand(program);
+registerConfigCommand(program);
+registerTeacherCommands(program);
 
 try {
   await program.parseAsync(process.argv);

@@ -15,8 +15,16 @@ export interface ReportModel {
   dim: number;
   method: string;
   parameters: number;
+  /** the exported model, relative to the report */
+  onnx: string;
   onnxBytes: number;
+  /** the epoch whose weights were saved and exported */
+  savedEpoch: number;
+  /** the exported (saved) weights evaluated: every metric at the saved epoch */
   test: Metrics;
+  valid: Metrics;
+  /** the paper's reporting: for each N the test metrics of the epoch with the best validation HR@N (not one model) */
+  bestEpochTest: Metrics;
   bestEpochs: Record<string, number>;
   history: Pick<EpochRecord, 'epoch' | 'loss' | 'valid' | 'test' | 'trainSeconds' | 'evalSeconds'>[];
   wallSeconds: number;
@@ -55,7 +63,8 @@ export function renderReportHtml(report: Report): string {
   const chartJs = readFileSync(join(dirname(require.resolve('chart.js')), 'chart.umd.js'), 'utf8');
   const metricCols = [5, 10, 20].flatMap((n) => ['HR', 'MRR', 'NDCG'].map((m) => `${m}@${n}`));
   const head = (cols: string[]) => `<tr>${cols.map((c) => `<th>${esc(c)}</th>`).join('')}</tr>`;
-  const accuracy = report.models.map((m) => `<tr><td>${esc(m.name)}</td><td>${esc(m.method)}</td>${metricCols.map((c) => `<td>${fmt(m.test[c])}</td>`).join('')}</tr>`).join('');
+  const accuracy = report.models.map((m) => `<tr><td>${esc(m.name)}</td><td>${esc(m.method)}</td><td>${m.savedEpoch}</td>${metricCols.map((c) => `<td>${fmt(m.test[c])}</td>`).join('')}</tr>`).join('');
+  const bestEpoch = report.models.map((m) => `<tr><td>${esc(m.name)}</td><td>${esc(m.method)}</td>${metricCols.map((c) => `<td>${fmt(m.bestEpochTest[c])}</td>`).join('')}<td>${[5, 10, 20].map((n) => m.bestEpochs[`@${n}`] ?? '—').join(' / ')}</td></tr>`).join('');
   const sizes = report.models.map((m) => `<tr><td>${esc(m.name)}</td><td>${m.kind} d=${m.dim}</td><td>${m.parameters.toLocaleString('en-US')}</td><td>${m.onnxBytes.toLocaleString('en-US')}</td><td>${(m.wallSeconds / 60).toFixed(1)}</td><td>${m.history.length}</td></tr>`).join('');
   const comparisonRows = report.comparisons.map((c) => `<tr><td>${esc(c.model)}</td><td>${esc(c.against)}</td><td>${esc(c.metric)}</td><td>${fmt(c.value)}</td><td>${fmt(c.againstValue)}</td><td>${c.diff >= 0 ? '+' : ''}${c.diff.toFixed(4)}</td><td>${esc(formatPValue(c.pValue))}</td></tr>`).join('');
   const latencyRows = report.models.flatMap((m) => m.latency.map((l) => `<tr><td>${esc(m.name)}</td><td>${esc(l.runtime)}</td><td>${esc(l.provider)}</td><td>${l.threads}</td><td>${l.batch}</td><td>${l.p50Us.toFixed(0)}</td><td>${l.p95Us.toFixed(0)}</td></tr>`)).join('');
@@ -77,9 +86,12 @@ pre{background:#f7f7f7;padding:0.75rem;overflow:auto;font-size:0.8rem}
 </style></head><body>
 <h1>${esc(report.title)}</h1>
 <p>Created ${esc(report.createdAt)}. Data: ${esc(report.dataset.source)} (${esc(counts)}; hash ${esc(report.dataset.hash.slice(0, 16))}…).</p>
-<h2>Accuracy (${esc(report.protocol)})</h2>
-<p>Test metrics; for each N, from the epoch with the best validation HR@N (the DE-RRD authors' reporting).</p>
-<table id="accuracy">${head(['model', 'method', ...metricCols])}${accuracy}</table>
+<h2>Accuracy of the exported models (${esc(report.protocol)})</h2>
+<p>Test metrics of the weights that were exported to ONNX (the epoch with the best validation HR@5), every metric at that epoch: what <code>derrd evaluate</code> gives for the shipped model.</p>
+<table id="accuracy">${head(['model', 'method', 'epoch', ...metricCols])}${accuracy}</table>
+<h2>The paper's reporting: best epoch per N</h2>
+<p>For each N, the test metrics of the epoch with the best validation HR@N (the DE-RRD authors' reporting). The columns of one row can come from different epochs, so a row describes no single model.</p>
+<table id="best-epoch">${head(['model', 'method', ...metricCols, 'epochs @5 / @10 / @20'])}${bestEpoch}</table>
 <h2>Is the difference real?</h2>
 <p>Paired test per evaluation user (two-sided, normal approximation) on each model's saved weights (best validation HR@5). It covers these users only, not other splits or training seeds.</p>
 <table id="comparisons">${head(['model', 'against', 'metric', 'model value', 'against value', 'difference', 'p'])}${comparisonRows}</table>

@@ -80,7 +80,7 @@ test('data synth writes a TSV that prepares; --help shows defaults', () => {
   const p = derrd(['data', 'prepare', '-i', file, '-o', join(dir, 'ds'), '--split', 'last-loo', '--candidates', '99', '--json']);
   assert.equal(p.status, 0, p.stderr);
   assert.equal(JSON.parse(p.stdout).counts.evalUsers, 50);
-  assert.match(derrd(['data', 'prepare', '--help']).stdout, /--candidates <n>.*\(default: "499"\)/s);
+  assert.match(derrd(['data', 'prepare', '--help']).stdout, /--candidates <n>.*\(an integer >= 0; default: 499\)/s);
 });
 
 test('CiteULike (shared data): users.dat with >= 5 interactions and the authors\' split give the paper\'s counts', { skip: !existsSync(CITEULIKE) && 'shared CiteULike data not present' }, () => {

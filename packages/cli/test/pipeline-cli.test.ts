@@ -10,17 +10,21 @@ test('derrd pipeline: data → teacher → student → DE-RRD → export → lat
   const tsv = join(dir, 'interactions.tsv');
   assert.equal(derrd(['data', 'synth', '-o', tsv, '--users', '120', '--items', '400']).status, 0);
   const config = {
-    prepare: { numCandidates: 99 },
-    teacher: { dim: 16, maxEpochs: 2, batchSize: 256, lr: 0.01 },
+    candidates: 99,
+    teacher: { dim: 16, epochs: 2, 'batch-size': 256, lr: 0.01 },
     student: { dim: 4 },
-    methodSettings: { de: { numExperts: 3 }, rrd: { topN: 50, interesting: 5, uninteresting: 5 } },
-    latency: { repsB1: 20, repsB64: 5, threads: 1, providers: ['cpu'] },
+    distill: { epochs: 2, experts: 3, 'rrd-top-n': 50, 'rrd-k': 5, 'rrd-l': 5 },
+    latency: { 'reps-b1': 20, 'reps-b64': 5, threads: 1, providers: ['cpu'] },
   };
   const configPath = join(dir, 'config.json');
   writeFileSync(configPath, JSON.stringify(config));
   const out = join(dir, 'out');
   const first = derrd(['pipeline', '--data', tsv, '--config', configPath, '--out', out, '--json'], { timeoutMs: 300_000 });
   assert.equal(first.status, 0, first.stderr);
+  // the recipe and a time bound are printed before any training
+  const banner = first.stderr.indexOf('recipe demo (the default; --recipe paper for the paper\'s settings)');
+  assert.ok(banner >= 0 && banner < first.stderr.indexOf('[teacher] running'), first.stderr);
+  assert.match(first.stderr, /estimated training time: at most ~\d+ (s|min|h) \(teacher /);
   const report = JSON.parse(first.stdout);
   assert.deepEqual(report.models.map((m: { name: string }) => m.name), ['teacher', 'student', 'de-rrd']);
   for (const m of report.models) {
@@ -41,6 +45,16 @@ test('derrd pipeline: data → teacher → student → DE-RRD → export → lat
     assert.ok(Math.abs(c.value - c.againstValue - c.diff) < 1e-9);
   }
   assert.match(html, /new Chart\(/);
+  // the headline describes what ships: the exported weights evaluated, every metric at the saved epoch
+  const shipped = JSON.parse(derrd(['evaluate', join(out, 'de-rrd'), '--data', join(out, 'data'), '--json']).stdout);
+  assert.deepEqual(report.models[2].test, shipped.test);
+  assert.equal(report.models[2].savedEpoch, shipped.savedEpoch);
+  assert.match(html, /<table id="best-epoch">/);
+  // paths relative to the report, durations rounded
+  assert.equal(report.dataset.source, join('..', 'interactions.tsv'));
+  assert.equal(report.models[2].onnx, join('onnx', 'de-rrd.onnx'));
+  assert.ok(!JSON.stringify(report).includes(dir), 'no absolute paths of this machine in report.json');
+  for (const x of [...Object.values(report.seconds), report.models[0].wallSeconds] as number[]) assert.equal(x, Math.round(x * 10) / 10);
   assert.doesNotMatch(html, /<script src=/);
   assert.ok(existsSync(join(out, 'onnx', 'de-rrd.onnx')));
 
@@ -57,7 +71,7 @@ test('derrd pipeline: data → teacher → student → DE-RRD → export → lat
 
   // finished checkpoints can stand in for training (a teacher trained elsewhere, or by bench:reproduce)
   const reusedOut = join(dir, 'reused');
-  const reuseArgs = ['--teacher', join(out, 'teacher'), '--student', join(out, 'student'), '--distilled', join(out, 'de-rrd')];
+  const reuseArgs = ['--teacher-checkpoint', join(out, 'teacher'), '--student-checkpoint', join(out, 'student'), '--distill-checkpoint', join(out, 'de-rrd')];
   const reuse = derrd(['pipeline', '--data', join(out, 'data'), '--config', configPath, '--out', reusedOut, ...reuseArgs, '--json'], { timeoutMs: 300_000 });
   assert.equal(reuse.status, 0, reuse.stderr);
   for (const step of ['teacher', 'student', 'de-rrd']) assert.match(reuse.stderr, new RegExp(`\\[${step}\\] using the finished checkpoint`));
@@ -65,10 +79,17 @@ test('derrd pipeline: data → teacher → student → DE-RRD → export → lat
   const original = JSON.parse(readFileSync(join(out, 'report.json'), 'utf8'));
   assert.deepEqual(reusedReport.models.map((m: { test: unknown }) => m.test), original.models.map((m: { test: unknown }) => m.test));
   assert.equal(reusedReport.models[1].dim, 6);
-  const wrongMethod = derrd(['pipeline', '--data', join(out, 'data'), '--config', configPath, '--out', reusedOut, '--teacher', join(out, 'teacher'), '--distilled', join(out, 'student')]);
+  const wrongMethod = derrd(['pipeline', '--data', join(out, 'data'), '--config', configPath, '--out', reusedOut, '--teacher-checkpoint', join(out, 'teacher'), '--distill-checkpoint', join(out, 'student')]);
   assert.notEqual(wrongMethod.status, 0);
   assert.match(wrongMethod.stderr, /was trained with method none, not de-rrd/);
-  const otherData = derrd(['pipeline', '--config', configPath, '--out', join(dir, 'other'), '--teacher', join(out, 'teacher')]);
+  const otherData = derrd(['pipeline', '--config', configPath, '--out', join(dir, 'other'), '--teacher-checkpoint', join(out, 'teacher')]);
   assert.notEqual(otherData.status, 0);
-  assert.match(otherData.stderr, /--teacher: the checkpoint in .* was trained on another data set/);
+  assert.match(otherData.stderr, /--teacher-checkpoint: the checkpoint in .* was trained on another data set/);
+
+  // a misspelled key fails before anything runs, naming the key and its nearest valid name
+  writeFileSync(configPath, JSON.stringify({ ...config, teacher: { dimm: 16 } }));
+  const typo = derrd(['pipeline', '--data', tsv, '--config', configPath, '--out', join(dir, 'typo')]);
+  assert.equal(typo.status, 1);
+  assert.match(typo.stderr, /unknown config key "teacher\.dimm" \(did you mean "teacher\.dim"\?/);
+  assert.ok(!existsSync(join(dir, 'typo')));
 });

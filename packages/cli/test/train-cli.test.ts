@@ -138,7 +138,19 @@ test('train: batch size and L2 default to the base model\'s recipe; a flag or co
   const flagged = configOf(['--model', 'neumf', '-o', join(dir, 'n3'), '--batch-size', '256']);
   assert.deepEqual([flagged.batchSize, flagged.weightDecay], [256, 1e-4]);
   const file = join(dir, 'config.json');
-  writeFileSync(file, JSON.stringify({ weightDecay: 0.01 }));
+  writeFileSync(file, JSON.stringify({ 'weight-decay': 0.01 }));
   const fromFile = configOf(['--model', 'neumf', '-o', join(dir, 'n4'), '--config', file]);
   assert.deepEqual([fromFile.batchSize, fromFile.weightDecay], [512, 0.01]);
+  // config keys are the flags' names: the old camelCase key is refused with its new name, a bad value with its range
+  writeFileSync(file, JSON.stringify({ weightDecay: 0.01 }));
+  let r = derrd(['train', '--data', data, '-o', join(dir, 'n5'), '--config', file]);
+  assert.equal(r.status, 1);
+  assert.match(r.stderr, /unknown config key "weightDecay" \(renamed: use "weight-decay"/);
+  writeFileSync(file, JSON.stringify({ lr: 0 }));
+  r = derrd(['train', '--data', data, '-o', join(dir, 'n5'), '--config', file]);
+  assert.match(r.stderr, /config key "lr" must be a number > 0, got 0/);
+  r = derrd(['train', '--data', data, '-o', join(dir, 'n5'), '--lr', '-0.1']);
+  assert.equal(r.status, 2);
+  assert.match(r.stderr, /--lr must be a number > 0, got "-0.1"/);
+  assert.ok(!existsSync(join(dir, 'n5')));
 });

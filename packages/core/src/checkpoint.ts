@@ -36,7 +36,8 @@ export interface ModelCard {
   /** distillation: method name ('none' for plain training), its settings, and the teacher */
   method: { name: string; settings?: Record<string, unknown>; teacher?: { path: string; kind: string; dim: number; weightsSha256: string } };
   backend: { name: string; tfjsVersion: string; simd?: boolean; threads: number };
-  status: 'running' | 'early-stopped' | 'max-epochs' | 'failed';
+  /** imported: a teacher trained elsewhere (`derrd teacher import`), see `origin` */
+  status: 'running' | 'early-stopped' | 'max-epochs' | 'failed' | 'imported';
   epochsRun: number;
   /** epoch whose weights are in model.safetensors (best validation HR@selectCutoff) */
   savedEpoch: number;
@@ -54,6 +55,28 @@ export interface ModelCard {
   createdAt: string;
   updatedAt: string;
   derrdVersion: string;
+  /** where an imported teacher came from */
+  origin?: TeacherOrigin;
+}
+
+/** The source of an imported teacher, recorded in its card. */
+export interface TeacherOrigin {
+  format: 'safetensors' | 'onnx';
+  /** the file as given on import, and its sha256 */
+  file: string;
+  sha256: string;
+  /** where the raw-id order of its rows came from */
+  ids: string;
+  importedAt: string;
+  /** safetensors: the file's tensor name for each of derrd's, and those transposed from PyTorch's [out, in] */
+  tensors?: Record<string, string>;
+  transposed?: string[];
+  /** ONNX: how the model scores, its inputs/output, and the ranking length kept */
+  signature?: string;
+  names?: Record<string, string>;
+  topN?: number;
+  /** the teacher's users and items outside the data set (ignored) */
+  extra?: { users: number; items: number };
 }
 
 export function readCard(dir: string): ModelCard {
@@ -63,9 +86,9 @@ export function readCard(dir: string): ModelCard {
   return card;
 }
 
-/** Whether the run behind a card is over (early-stopped or at its epoch cap), so its weights are final. */
+/** Whether the run behind a card is over (early-stopped, at its epoch cap, or imported), so its weights are final. */
 export function trainingFinished(card: Pick<ModelCard, 'status'>): boolean {
-  return card.status === 'early-stopped' || card.status === 'max-epochs';
+  return card.status === 'early-stopped' || card.status === 'max-epochs' || card.status === 'imported';
 }
 
 /** The model card in `dir` if the run finished training, else null (no card, or still running). */

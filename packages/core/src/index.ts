@@ -16,3 +16,4 @@ export * from './checkpoint.js';
 export { topIndices } from './topk.js';
 export { pairedTest, metricOfRank, twoSidedNormalP, formatPValue, meanAndSd, type PairedResult } from './compare.js';
 export { parseCurveQuantity, curveValue, curveEpochs, curveTable, type CurveQuantity } from './curves.js';
+export { checkSetting, checkConfig, describeType, editDistance, nearestName, SettingError, type SettingSpec, type SettingType, type SettingRange, type SettingValue, type ConfigSection, type CheckedConfig } from './settings.js';

@@ -1,7 +1,8 @@
 /**
  * One builder per model type. Every exported model answers "top-k items for these users":
- *   inputs  user_ids int64 [B]; k int64 [1] (an input, so a server picks k per request); exclude int64 [B, E]
- *           (items to drop per user, padded with -1; E may be 0)
+ *   inputs  user_ids int64 [B]; k int64 [1] (an input, so a server picks k per request; a constant instead with
+ *           `fixedK`, for servers such as Triton that batch every input); exclude int64 [B, E] (items to drop per user,
+ *           padded with -1; E may be 0)
  *   outputs items int64 [B, k] and scores float [B, k], best first; ties: lower item id first (ONNX TopK's rule,
  *           the same as derrd's evaluator).
  */
@@ -13,6 +14,8 @@ export interface BuildOptions {
   opset: number;
   /** store embedding tables as int8 with one scale per row (per item for the transposed item table) */
   int8: boolean;
+  /** k as a constant of the graph instead of an input (outputs [B, fixedK]) */
+  fixedK?: number;
 }
 
 function f32(t: SafeTensor | undefined, name: string, shape?: number[]): Float32Array {
@@ -61,8 +64,8 @@ function table(g: GraphBuilder, name: string, data: Float32Array, rows: number, 
  * excluded ids add -inf and padding adds 0 to item 0, one pass over the scores. Before 16 the padding is pointed at an
  * extra -inf column that is sliced off again (two more full copies of the [B, items] scores).
  */
-function rankTail(g: GraphBuilder, scores: string, numItems: number): void {
-  const k = g.input('k', 'int64', [1]);
+function rankTail(g: GraphBuilder, scores: string, numItems: number, fixedK?: number): void {
+  const k = fixedK === undefined ? g.input('k', 'int64', [1]) : g.int64('k_fixed', [fixedK]);
   const exclude = g.input('exclude', 'int64', ['batch', 'num_excluded']);
   const negInf = g.initializer('neg_inf', 'float32', [], Float32Array.from([-Infinity]));
   const zero = g.int64('zero', [0], []);
@@ -92,7 +95,7 @@ export function buildBpr(weights: Record<string, SafeTensor>, dims: { numUsers: 
   const itemT = table(g, 'item_embedding_t', transpose(f32(weights.item, 'item', [I, d]), I, d), d, I, o, 'col');
   const u = g.node('Gather', [userTable, users], { axis: 0 })[0];
   const scores = g.node('MatMul', [u, itemT])[0];
-  rankTail(g, scores, I);
+  rankTail(g, scores, I, o.fixedK);
   return g;
 }
 
@@ -135,7 +138,7 @@ export function buildNeuMf(weights: Record<string, SafeTensor>, dims: { numUsers
   const hidden = g.node('Relu', [g.node('Add', [hu, hiddenItem])[0]])[0];
   const mlp = g.axesOp('Squeeze', g.node('MatMul', [hidden, wMlp])[0], [2]);
   const scores = g.node('Add', [g.node('Add', [gmf, mlp])[0], bias])[0];
-  rankTail(g, scores, I);
+  rankTail(g, scores, I, o.fixedK);
   return g;
 }
 

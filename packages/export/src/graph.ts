@@ -159,7 +159,8 @@ export const OPS: Record<string, OpVersion[]> = {
   TopK: [{ since: 11, infer: (c) => {
     const x = expect('TopK', c, 0, FLOATS);
     expect('TopK', c, 1, ['int64']);
-    const shape = [...x.shape.slice(0, -1), 'k'];
+    // a constant k (a fixed top-N export) gives the outputs a fixed width
+    const shape = [...x.shape.slice(0, -1), c.constants[1]?.[0] ?? 'k'];
     return [{ elem: 'float32', shape }, { elem: 'int64', shape }];
   } }],
 };

@@ -84,7 +84,7 @@ test('int8 tables: about a quarter of the float size, and top-10 lists close to 
   assert.ok(rq.bytes < rf.bytes * 0.6, `${rq.bytes} vs ${rf.bytes}`);
   const a = await createRecommender(f), b = await createRecommender(q);
   const users = Array.from({ length: 40 }, (_v, k) => k);
-  const ra = await a.recommend(users, 10), rb = await b.recommend(users, 10);
+  const ra = await a.recommendDense(users, 10), rb = await b.recommendDense(users, 10);
   let overlap = 0;
   for (let r = 0; r < users.length; r++) overlap += ra.items[r].filter((i) => rb.items[r].includes(i)).length;
   assert.ok(overlap / (10 * users.length) > 0.8, `overlap ${overlap / (10 * users.length)}`);
@@ -127,18 +127,18 @@ test('runtime: not-ONNX file, model without derrd metadata (runs, says what is m
   const rec = await createRecommender(bare);
   assert.equal(rec.info, null);
   assert.match(rec.missing.join(' '), /derrd metadata/);
-  const r = await rec.recommend([0, 2], 2);
+  const r = await rec.recommendDense([0, 2], 2);
   // user 0 scores [1, 2, 0, 1] and user 2 [1, 3, 3, 2]: ties go to the lower item id
   assert.deepEqual(r.items, [[1, 0], [1, 2]]);
-  await assert.rejects(rec.recommend([0], 2, [[1]]), /model has no "exclude" input/);
-  await assert.rejects(rec.recommend([-1], 2), /user id -1 is not a valid dense id/);
+  await assert.rejects(rec.recommendDense([0], 2, [[1]]), /model has no "exclude" input/);
+  await assert.rejects(rec.recommendDense([-1], 2), /user id -1 is not a valid dense id/);
   await rec.close();
   const full = await createRecommender(join(work, 'bpr.onnx'));
-  await assert.rejects(full.recommend([ds.numUsers], 5), /user id \d+ is not a valid dense id \(0\.\.\d+\)/);
-  await assert.rejects(full.recommend([0], 0), /k must be a positive integer/);
-  await assert.rejects(full.recommend([0], ds.numItems + 1), /exceeds the number of items/);
-  await assert.rejects(full.recommend([0], 5, [[ds.numItems]]), /excluded item id/);
-  await assert.rejects(full.recommend([1.5], 5), /not a valid dense id/);
+  await assert.rejects(full.recommendDense([ds.numUsers], 5), /user id \d+ is not a valid dense id \(0\.\.\d+\)/);
+  await assert.rejects(full.recommendDense([0], 0), /k must be a positive integer/);
+  await assert.rejects(full.recommendDense([0], ds.numItems + 1), /exceeds the number of items/);
+  await assert.rejects(full.recommendDense([0], 5, [[ds.numItems]]), /excluded item id/);
+  await assert.rejects(full.recommendDense([1.5], 5), /not a valid dense id/);
   await full.close();
   await assert.rejects(createRecommender(join(work, 'bpr.onnx'), { provider: 'cuda' }), /CUDA execution provider is not installed: run `npm run setup:cuda`/);
 });

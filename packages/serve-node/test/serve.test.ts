@@ -145,7 +145,7 @@ test('hot reload: a good model replaces the old one with requests served through
   const garbage = join(work, 'garbage.onnx');
   writeFileSync(garbage, 'not a model');
   const failed = await server.admin.inject({ method: 'POST', url: '/admin/reload', payload: { model: garbage } });
-  assert.equal(failed.statusCode, 500);
+  assert.equal(failed.statusCode, 422);
   assert.match(failed.json().error, /not an ONNX model/);
   const models = (await get('/v1/models')).json();
   assert.equal(models.path, modelB);
@@ -189,4 +189,20 @@ test('derrd serve: ready over HTTP, SIGHUP with a garbage model keeps the old on
   const code = new Promise((resolve) => child.once('exit', resolve));
   child.kill('SIGTERM');
   assert.equal(await code, 0);
+});
+
+test('workers: two worker threads each warmed up, concurrent requests spread over them, reported in /v1/models and /metrics', async () => {
+  const s = await createServer({ model: modelA, provider: 'cpu', threads: 1, workers: 2, data: dataDir, maxBatch: 4 });
+  try {
+    const rs = await Promise.all(Array.from({ length: 48 }, (_v, k) => s.app.inject({ method: 'GET', url: `/v1/recommend?user=${k % 50}&k=5` })));
+    assert.ok(rs.every((r) => r.statusCode === 200));
+    const models = (await s.app.inject({ method: 'GET', url: '/v1/models' })).json();
+    assert.equal(models.workers, 2);
+    assert.equal(models.excludeSeenByDefault, true);
+    const metrics = (await s.app.inject({ method: 'GET', url: '/metrics' })).body;
+    assert.match(metrics, /derrd_workers 2/);
+    assert.match(metrics, /derrd_model_run_seconds_count (1[2-9]|[2-9]\d)/);
+  } finally {
+    await s.close();
+  }
 });

@@ -12,6 +12,7 @@ export interface LoadedCheckpoint {
 /** Reads card + weights; with `dataset`, refuses a checkpoint trained on other data or of other dims. */
 export function loadCheckpoint(dir: string, dataset?: Dataset): LoadedCheckpoint {
   const card = readCard(dir);
+  if (card.model.kind === 'onnx') throw new InputError('this is an imported ONNX teacher: it holds its ranking, not model weights; only `derrd distill --method rrd|rd|cd` reads it (its metrics on import are in card.json)', { file: dir });
   if (dataset) {
     if (card.model.numUsers !== dataset.numUsers || card.model.numItems !== dataset.numItems) {
       throw new InputError(`checkpoint is for ${card.model.numUsers} users × ${card.model.numItems} items but the data set has ${dataset.numUsers} × ${dataset.numItems}`, { file: dir });

@@ -17,10 +17,12 @@ export { ExpertLane, deThreads, expertLane, setDeThreads } from './distill/exper
 export { RrdTerm, RRD_DEFAULTS, relaxedRankingLoss, sampleRankPositions, type RrdSettings } from './distill/rrd.js';
 export { RdTerm, RD_DEFAULTS, type RdSettings } from './distill/rd.js';
 export { CdTerm, CD_DEFAULTS, type CdSettings } from './distill/cd.js';
-export { computeTeacherRanking, computeTeacherRankingWithScorer, teacherRanking, type TeacherRanking } from './distill/teacher-ranking.js';
+export { IrTerm, IR_DEFAULTS, innerProductsByItem, leanRelaxedRankingLoss, sampleGeometricPositions, type IrSettings, type BatchItemSource } from './distill/ir-rrd.js';
+export { computeTeacherRanking, computeTeacherRankingWithScorer, teacherRanking, computeTeacherItemRanking, teacherItemRanking, type TeacherRanking, type TeacherItemRanking } from './distill/teacher-ranking.js';
 export { topKeysPerRow, type TopKeysOptions } from './parallel/top-keys-per-row.js';
 export { DotEvaluator, type DotTables, type Ranks, type PendingRanks } from './parallel/dot-evaluator.js';
 export { SharedArena } from './parallel/shared-arena.js';
 export { Helper, helper, helperThreads, setHelperThreads, type Job, type PendingJob } from './parallel/helper.js';
-export { METHODS, methodDefaults, methodTerms, needsRanking, settingsChanges, parseMethod, buildTerms, type MethodName, type MethodSettings, type MethodOverrides } from './distill/methods.js';
+export { METHODS, methodDefaults, methodTerms, needsRanking, needsItemRanking, settingsChanges, parseMethod, buildTerms, type MethodName, type MethodSettings, type MethodOverrides } from './distill/methods.js';
 export { prepareDistillation, type DistillationSetup, type DistillationOptions } from './distill/setup.js';
+export { importTensorTeacher, importRankingTeacher, readTeacherIds, loadTeacher, isRankingTeacher, teacherRefusal, RankingTeacher, TEACHER_TENSORS, RANKING_TEACHER_KIND, type TeacherIds, type TensorTeacherOptions, type RankingTeacherOptions, type ImportResult } from './teacher-import.js';

@@ -5,7 +5,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Rng, sampleTriples, type Dataset } from '@derrd/core';
-import { AdamL2, BprMf, computeTeacherRanking, initBackend, tf, trainableOf, trainingStep, type Batch, type LossTerm, type RecModel, type TeacherRanking } from '@derrd/train';
+import {
+  AdamL2, BprMf, computeTeacherItemRanking, computeTeacherRanking, initBackend, tf, trainableOf, trainingStep, type Batch, type LossTerm, type RecModel, type TeacherItemRanking,
+  type TeacherRanking,
+} from '@derrd/train';
 import { tinyDataset } from './helpers.js';
 
 export interface DistillFixture {
@@ -13,6 +16,8 @@ export interface DistillFixture {
   teacher: RecModel;
   student: RecModel;
   ranking: TeacherRanking;
+  /** top 30 users per item (of 60), for IR */
+  itemRanking: TeacherItemRanking;
 }
 
 export type TermsFactory = (f: DistillFixture) => LossTerm[];
@@ -22,7 +27,7 @@ export function fixture(): DistillFixture {
   const teacher = new BprMf({ numUsers: ds.numUsers, numItems: ds.numItems, dim: 16 }, 1);
   for (const v of Object.values(teacher.variables)) v.assign(tf.mul(v, 30));
   const student = new BprMf({ numUsers: ds.numUsers, numItems: ds.numItems, dim: 4 }, 2);
-  return { ds, teacher, student, ranking: computeTeacherRanking(teacher, ds, 50) };
+  return { ds, teacher, student, ranking: computeTeacherRanking(teacher, ds, 50), itemRanking: computeTeacherItemRanking(teacher, ds, 30) };
 }
 
 export function batchOf(ds: Dataset, seed: number, size = 64): Batch {

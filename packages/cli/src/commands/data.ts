@@ -6,10 +6,13 @@ import {
   readUsersDat, saveDataset, sha256, sha256File, SYNTH_DEFAULTS, toTsv, writeFileAtomic, InputError, PREPARE_DEFAULTS,
   type ColumnName, type Dataset, type DatasetStats, type PrepareOptions, type RawInteractions, type SourceInfo, type SynthOptions,
 } from '@derrd/core';
-import { emit, info, parseChoice, parseInteger, parseNumber, UsageError } from '../output.js';
+import { addSettingOptions, layer, readFlags } from '../flags.js';
+import { emit, info, UsageError } from '../output.js';
 import { Progress } from '../progress.js';
+import { INPUT_FORMATS, PREPARE_SETTINGS, SYNTH_SETTINGS, defaultsOf, toPrepareOptions, toSynthOptions } from '../settings.js';
+import { givenSettings } from './train.js';
 
-export const INPUT_FORMATS = ['auto', 'users.dat', 'delimited', 'split', 'synthetic'] as const;
+export { INPUT_FORMATS };
 export type InputFormat = (typeof INPUT_FORMATS)[number];
 
 export const DEFAULT_DATA_DIR = 'data/default';
@@ -27,7 +30,8 @@ export function detectFormat(input: string): Exclude<InputFormat, 'auto'> {
 
 export interface PrepareCommandOptions extends PrepareOptions {
   input?: string;
-  format: InputFormat;
+  /** default: auto */
+  format?: InputFormat;
   out: string;
   force?: boolean;
   delimiter?: string;
@@ -39,8 +43,9 @@ export interface PrepareCommandOptions extends PrepareOptions {
 /** Reads the input in its format, prepares it and saves it atomically. */
 export function prepareCommand(o: PrepareCommandOptions): { dir: string; dataset: Dataset; seconds: number } {
   const started = performance.now();
-  const format = o.input === undefined ? 'synthetic' : o.format === 'auto' ? detectFormat(o.input) : o.format;
-  if (format !== 'synthetic' && o.input === undefined) throw new UsageError(`--format ${format} needs --input`);
+  const requested = o.format ?? 'auto';
+  if (o.input === undefined && requested !== 'auto' && requested !== 'synthetic') throw new UsageError(`--format ${requested} needs --input`);
+  const format: Exclude<InputFormat, 'auto'> = o.input === undefined ? 'synthetic' : requested === 'auto' ? detectFormat(o.input) : requested;
   if (existsSync(o.out) && !o.force) throw new InputError('output directory exists (use --force to replace it)', { file: o.out });
   let dataset: Dataset;
   if (format === 'split') {
@@ -85,56 +90,24 @@ export function formatStats(s: DatasetStats): string {
   ].join('\n');
 }
 
-function parseColumns(value: string): ColumnName[] {
-  const names = value.split(',').map((c) => c.trim());
-  for (const n of names) parseChoice('--columns entry', n, ['user', 'item', 'rating', 'timestamp', 'skip'] as const);
-  if (!names.includes('user') || !names.includes('item')) throw new UsageError('--columns must include user and item');
-  return names as ColumnName[];
-}
-
 export function registerDataCommands(program: Command): void {
   const data = program.command('data').description('prepare, inspect and generate data sets');
 
-  data
+  const prepare = data
     .command('prepare')
     .description('read interactions, de-duplicate, filter, split leave-one-out and sample evaluation candidates into a prepared directory')
     .option('-i, --input <path>', 'interaction file, users.dat, or a directory with train/valid/test files (default: the embedded synthetic data set)')
-    .option('--format <format>', `input format: ${INPUT_FORMATS.join('|')}`, 'auto')
     .option('-o, --out <dir>', 'output directory', DEFAULT_DATA_DIR)
-    .option('--min-user <n>', 'drop users with fewer interactions (iterated with --min-item)', String(PREPARE_DEFAULTS.minUserInteractions))
-    .option('--min-item <n>', 'drop items with fewer interactions', String(PREPARE_DEFAULTS.minItemInteractions))
-    .option('--split <kind>', 'random-loo (one random valid and test item per user, the paper) | last-loo (latest two by timestamp)', PREPARE_DEFAULTS.split)
-    .option('--seed <n>', 'seed for the split and candidate sampling', String(PREPARE_DEFAULTS.seed))
-    .option('--candidates <n>', 'sampled negatives per user for the sampled protocol (0: full-ranking evaluation only)', String(PREPARE_DEFAULTS.numCandidates))
-    .option('--id-order <order>', 'dense id order: appearance | numeric (default: appearance; numeric for splits, keeping integer ids unchanged)')
-    .option('--delimiter <char>', 'field separator of delimited files (default: detected)')
-    .option('--header', 'the first line is a header (default: detected)')
-    .option('--no-header', 'the first line is data')
-    .option('--columns <list>', 'column meanings, e.g. user,item,rating,timestamp (default: from the header, else user,item[,rating][,timestamp])')
-    .option('--min-rating <x>', 'keep rows with rating >= x')
+    .option('--config <file>', 'JSON file with any of the settings below by their flag names, e.g. {"min-user": 5} (flags given explicitly win)')
     .option('--force', 'replace the output directory if it exists', false)
-    .option('--json', 'print the result as JSON', false)
-    .action((opts: Record<string, string | boolean | undefined>) => {
-      const idOrder = opts.idOrder === undefined ? undefined : parseChoice('--id-order', String(opts.idOrder), ['appearance', 'numeric'] as const);
-      const result = prepareCommand({
-        input: opts.input as string | undefined,
-        format: parseChoice('--format', String(opts.format), INPUT_FORMATS),
-        out: String(opts.out),
-        force: Boolean(opts.force),
-        minUserInteractions: parseInteger('--min-user', String(opts.minUser)),
-        minItemInteractions: parseInteger('--min-item', String(opts.minItem)),
-        split: parseChoice('--split', String(opts.split), ['random-loo', 'last-loo'] as const),
-        seed: parseInteger('--seed', String(opts.seed)),
-        numCandidates: parseInteger('--candidates', String(opts.candidates), 0),
-        idOrder,
-        delimiter: opts.delimiter as string | undefined,
-        header: opts.header as boolean | undefined,
-        columns: opts.columns ? parseColumns(String(opts.columns)) : undefined,
-        minRating: opts.minRating === undefined ? undefined : parseNumber('--min-rating', String(opts.minRating)),
-      });
-      const stats = datasetStats(result.dataset);
-      emit({ json: Boolean(opts.json) }, { dir: result.dir, seconds: result.seconds, ...stats }, () => `prepared ${result.dir} in ${result.seconds.toFixed(2)} s\n${formatStats(stats)}`);
-    });
+    .option('--json', 'print the result as JSON', false);
+  addSettingOptions(prepare, PREPARE_SETTINGS);
+  prepare.action((opts: Record<string, string | boolean | undefined>, cmd: Command) => {
+    const settings = toPrepareOptions(layer(defaultsOf(PREPARE_SETTINGS), givenSettings(cmd, PREPARE_SETTINGS)));
+    const result = prepareCommand({ ...settings, input: opts.input as string | undefined, out: String(opts.out), force: Boolean(opts.force) });
+    const stats = datasetStats(result.dataset);
+    emit({ json: Boolean(opts.json) }, { dir: result.dir, seconds: result.seconds, ...stats }, () => `prepared ${result.dir} in ${result.seconds.toFixed(2)} s\n${formatStats(stats)}`);
+  });
 
   data
     .command('stats')
@@ -146,22 +119,25 @@ export function registerDataCommands(program: Command): void {
       emit(opts, { dir, ...stats }, () => formatStats(stats));
     });
 
-  data
+  const fetch = data
     .command('fetch')
     .description('download a public data set (checks its sha256), cache it and prepare it')
     .argument('<name>', 'data set: citeulike')
     .option('--url <url>', 'download from this address instead of the authors\' repository')
     .option('--cache <dir>', 'where downloads are kept', 'data/downloads')
     .option('-o, --out <dir>', 'prepared data set directory (default: data/<name>)')
+    .option('--config <file>', 'JSON file with any of the prepare settings below by their flag names (flags given explicitly win)')
     .option('--force', 'replace the prepared directory if it exists', false)
-    .option('--json', 'print the result as JSON', false)
-    .action(async (name: string, opts: Record<string, string | boolean | undefined>) => {
+    .option('--json', 'print the result as JSON', false);
+  addSettingOptions(fetch, PREPARE_SETTINGS.filter((s) => s.name !== 'format'), { defaults: { 'min-user': '5 for citeulike' } });
+  fetch.action(async (name: string, opts: Record<string, string | boolean | undefined>, cmd: Command) => {
       const { fetchDataset } = await import('./fetch.js');
-      const r = await fetchDataset(name, { url: opts.url as string | undefined, cache: String(opts.cache), out: (opts.out as string | undefined) ?? `data/${name}`, force: Boolean(opts.force) });
+      const prepareSettings = toPrepareOptions(givenSettings(cmd, PREPARE_SETTINGS));
+      const r = await fetchDataset(name, { url: opts.url as string | undefined, cache: String(opts.cache), out: (opts.out as string | undefined) ?? `data/${name}`, force: Boolean(opts.force), prepare: prepareSettings });
       emit({ json: Boolean(opts.json) }, { name: r.name, file: r.file, downloaded: r.downloaded, sha256: r.sha256, dir: r.dir, seconds: r.seconds, ...r.stats }, () => `${r.downloaded ? 'downloaded' : 'cached'} ${r.file} (sha256 ok); prepared ${r.dir}\n${r.summary}`);
     });
 
-  data
+  const synth = data
     .command('synth')
     .description('write the seeded synthetic data set as a TSV file (user, item, timestamp)')
     .addHelpText('after', `
@@ -171,34 +147,18 @@ a factor c_g. Each user takes LogNormal(mean --mean-interactions, sigma 0.7) ite
 without replacement from P(. | u). Cost O(users · clusters · dim + interactions); --clusters >= --items gives
 every item its own factor. One seed gives one data set.`)
     .requiredOption('-o, --out <file>', 'output TSV file')
-    .option('--users <n>', 'number of users', String(SYNTH_DEFAULTS.numUsers))
-    .option('--items <n>', 'number of items', String(SYNTH_DEFAULTS.numItems))
-    .option('--dim <n>', 'latent dimension of the generator', String(SYNTH_DEFAULTS.dim))
-    .option('--clusters <n>', 'item groups that share a latent factor', String(SYNTH_DEFAULTS.clusters))
-    .option('--mean-interactions <n>', 'mean interactions per user', String(SYNTH_DEFAULTS.meanInteractions))
-    .option('--popularity-exponent <x>', 'Zipf exponent of item popularity', String(SYNTH_DEFAULTS.popularityExponent))
-    .option('--affinity <x>', 'strength of the latent preference relative to popularity', String(SYNTH_DEFAULTS.affinity))
-    .option('--seed <n>', 'generator seed', String(SYNTH_DEFAULTS.seed))
     .option('--force', 'overwrite the output file', false)
-    .option('--json', 'print the result as JSON', false)
-    .action((opts: Record<string, string | boolean>) => {
-      const out = String(opts.out);
-      if (existsSync(out) && !opts.force) throw new InputError('output file exists (use --force to replace it)', { file: out });
-      const settings: SynthOptions = {
-        numUsers: parseInteger('--users', String(opts.users), 1),
-        numItems: parseInteger('--items', String(opts.items), 2),
-        dim: parseInteger('--dim', String(opts.dim), 1),
-        clusters: parseInteger('--clusters', String(opts.clusters), 1),
-        meanInteractions: parseNumber('--mean-interactions', String(opts.meanInteractions)),
-        popularityExponent: parseNumber('--popularity-exponent', String(opts.popularityExponent)),
-        affinity: parseNumber('--affinity', String(opts.affinity)),
-        seed: parseInteger('--seed', String(opts.seed)),
-      };
-      const bar = new Progress('synth', settings.numUsers ?? SYNTH_DEFAULTS.numUsers);
-      const synth = generateSynthetic(settings, (done) => bar.update(done));
-      bar.done();
-      writeFileAtomic(out, toTsv(synth));
-      const result = { out, interactions: synth.users.length, users: synth.settings.numUsers, items: synth.settings.numItems, settings: synth.settings };
-      emit({ json: Boolean(opts.json) }, result, () => `wrote ${out}: ${result.interactions} interactions, ${result.users} users, ${result.items} items`);
-    });
+    .option('--json', 'print the result as JSON', false);
+  addSettingOptions(synth, SYNTH_SETTINGS);
+  synth.action((opts: Record<string, string | boolean>, cmd: Command) => {
+    const out = String(opts.out);
+    if (existsSync(out) && !opts.force) throw new InputError('output file exists (use --force to replace it)', { file: out });
+    const settings: SynthOptions = toSynthOptions(layer(defaultsOf(SYNTH_SETTINGS), readFlags(cmd, SYNTH_SETTINGS)));
+    const bar = new Progress('synth', settings.numUsers ?? SYNTH_DEFAULTS.numUsers);
+    const generated = generateSynthetic(settings, (done) => bar.update(done));
+    bar.done();
+    writeFileAtomic(out, toTsv(generated));
+    const result = { out, interactions: generated.users.length, users: generated.settings.numUsers, items: generated.settings.numItems, settings: generated.settings };
+    emit({ json: Boolean(opts.json) }, result, () => `wrote ${out}: ${result.interactions} interactions, ${result.users} users, ${result.items} items`);
+  });
 }

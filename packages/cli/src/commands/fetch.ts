@@ -27,7 +27,8 @@ export const KNOWN_DATASETS: Record<string, KnownDataset> = {
   },
 };
 
-export async function fetchDataset(name: string, o: { url?: string; cache: string; out: string; force?: boolean; timeoutMs?: number }) {
+/** `prepare` overrides the known data set's preparation settings (e.g. --min-user). */
+export async function fetchDataset(name: string, o: { url?: string; cache: string; out: string; force?: boolean; timeoutMs?: number; prepare?: PrepareOptions }) {
   const known = KNOWN_DATASETS[name];
   if (!known) throw new InputError(`unknown data set "${name}" (known: ${Object.keys(KNOWN_DATASETS).join(', ')})`);
   const dir = resolve(o.cache, name);
@@ -58,6 +59,6 @@ export async function fetchDataset(name: string, o: { url?: string; cache: strin
     }
     downloaded = true;
   }
-  const prepared = prepareCommand({ ...known.prepare, input: file, format: known.format, out: o.out, force: o.force });
+  const prepared = prepareCommand({ ...known.prepare, ...o.prepare, input: file, format: known.format, out: o.out, force: o.force });
   return { name, file, downloaded, sha256: known.sha256, ...prepared, stats: datasetStats(prepared.dataset), summary: formatStats(datasetStats(prepared.dataset)) };
 }

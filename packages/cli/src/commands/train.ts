@@ -1,9 +1,10 @@
-import { existsSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type { Command } from 'commander';
-import { InputError, loadDataset, round4, type EpochRecord, type Metrics, type ModelCard } from '@derrd/core';
-import { BACKENDS, MODEL_KINDS, MODEL_RECIPES, TRAIN_DEFAULTS, evaluateModel, trainDefaults, initBackend, loadCheckpoint, train, type BackendRequest, type LossTerm, type RecModel, type TrainConfig, type TrainEvent } from '@derrd/train';
-import { emit, info, parseChoice, parseInteger, parseNumber } from '../output.js';
+import { loadDataset, round4, type EpochRecord, type Metrics, type ModelCard } from '@derrd/core';
+import { BACKENDS, evaluateModel, trainDefaults, initBackend, loadCheckpoint, train, type BackendRequest, type LossTerm, type ModelKind, type RecModel, type TrainConfig, type TrainEvent } from '@derrd/train';
+import { addSettingOptions, layer, readConfigFile, readFlags, valuesOf } from '../flags.js';
+import { emit, info, parseChoice } from '../output.js';
+import { BACKEND_SETTING, TRAIN_SETTINGS, toTrainConfig, trainValues, type Setting, type Values } from '../settings.js';
 import { Progress } from '../progress.js';
 
 export function formatHr(m: Metrics): string {
@@ -43,63 +44,25 @@ export function cardSummary(card: ModelCard): string {
   ].join('\n');
 }
 
-/** "1024 for bpr, 512 for neumf": a per-model default for --help */
-const recipeText = (key: 'batchSize' | 'weightDecay') => Object.entries(MODEL_RECIPES).map(([kind, r]) => `${r[key]} for ${kind}`).join(', ');
-
-/** Train flags shared by `train` and `distill`. */
-export function addTrainOptions(cmd: Command, defaults: Partial<TrainConfig> = {}): Command {
-  const d = { ...TRAIN_DEFAULTS, ...defaults };
+/** Run flags of `train` and `distill` (not settings: they say where to read and write, not how to train). */
+export function addRunOptions(cmd: Command): Command {
   return cmd
     .requiredOption('--data <dir>', 'prepared data set directory (from `derrd data prepare`)')
     .requiredOption('-o, --out <dir>', 'checkpoint directory, e.g. models/teacher')
-    .option('--dim <n>', 'embedding dimension', String(d.dim))
-    .option('--epochs <n>', 'maximum epochs', String(d.maxEpochs))
-    .option('--batch-size <n>', `triples per batch (default: ${recipeText('batchSize')})`)
-    .option('--lr <x>', 'Adam learning rate', String(d.lr))
-    .option('--weight-decay <x>', `coupled L2, as PyTorch Adam's weight_decay (default: ${recipeText('weightDecay')})`)
-    .option('--patience <n>', 'early stop after this many epochs without validation improvement', String(d.patience))
-    .option('--seed <n>', 'seed for initialisation, sampling and shuffling', String(d.seed))
-    .option('--negatives <n>', 'negatives per training positive, re-drawn every epoch (the authors\' num_ns)', String(d.negatives ?? 1))
-    .option('--protocol <p>', 'evaluation each epoch: sampled|full', d.protocol)
-    .option('--select-cutoff <n>', 'model.safetensors keeps the epoch with the best validation HR@N', String(d.selectCutoff))
-    .option('--backend <name>', `tfjs backend: ${BACKENDS.join('|')}`, 'auto')
-    .option('--config <file>', 'JSON file with any of these settings (flags given explicitly win)')
+    .option('--config <file>', 'JSON file with any of the settings below by their flag names, e.g. {"dim": 32, "weight-decay": 1e-4} (flags given explicitly win)')
     .option('--resume', 'continue the run in --out from its last completed epoch', false)
     .option('--force', 'start over, replacing a checkpoint in --out', false)
     .option('--json', 'print the final model card as JSON', false);
 }
 
-export function parseTrainConfig(opts: Record<string, unknown>, cmd: Command, model: string): TrainConfig {
-  let fileConfig: Partial<TrainConfig> = {};
-  if (opts.config) {
-    const path = String(opts.config);
-    if (!existsSync(path)) throw new InputError('config file not found', { file: path });
-    try {
-      fileConfig = JSON.parse(readFileSync(path, 'utf8')) as Partial<TrainConfig>;
-    } catch (err) {
-      throw new InputError(`config is not valid JSON (${(err as Error).message})`, { file: path });
-    }
-  }
-  const fromFlag = (flag: string) => cmd.getOptionValueSource(flag) === 'cli' || fileConfig[flag as keyof TrainConfig] === undefined;
-  const kind = parseChoice('--model', model, MODEL_KINDS);
-  const recipe = trainDefaults(kind);
-  // flags without a commander default (the per-model ones) fall back to the model's recipe
-  const pick = <K extends keyof TrainConfig>(key: K, flag: string, parse: (v: string) => TrainConfig[K]): TrainConfig[K] =>
-    fromFlag(flag) ? (opts[flag] === undefined ? recipe[key] : parse(String(opts[flag]))) : (fileConfig[key] as TrainConfig[K]);
-  return {
-    model: kind,
-    dim: pick('dim', 'dim', (v) => parseInteger('--dim', v, 1)),
-    maxEpochs: pick('maxEpochs', 'epochs', (v) => parseInteger('--epochs', v, 1)),
-    batchSize: pick('batchSize', 'batchSize', (v) => parseInteger('--batch-size', v, 1)),
-    lr: pick('lr', 'lr', (v) => parseNumber('--lr', v)),
-    weightDecay: pick('weightDecay', 'weightDecay', (v) => parseNumber('--weight-decay', v)),
-    patience: pick('patience', 'patience', (v) => parseInteger('--patience', v, 1)),
-    seed: pick('seed', 'seed', (v) => parseInteger('--seed', v)),
-    negatives: pick('negatives', 'negatives', (v) => parseInteger('--negatives', v, 1)),
-    protocol: pick('protocol', 'protocol', (v) => parseChoice('--protocol', v, ['sampled', 'full'] as const)),
-    selectCutoff: pick('selectCutoff', 'selectCutoff', (v) => parseInteger('--select-cutoff', v, 1)),
-  };
+/** The settings a run was given: its config file (--config) < its flags, each checked against its type and range. */
+export function givenSettings(cmd: Command, settings: readonly Setting[]): Values {
+  const path = cmd.opts().config as string | undefined;
+  const file = path ? valuesOf(readConfigFile(path, { settings })) : {};
+  return layer(file, readFlags(cmd, settings));
 }
+
+export const TRAIN_COMMAND_SETTINGS: readonly Setting[] = [...TRAIN_SETTINGS, BACKEND_SETTING];
 
 export interface RunTrainingExtra {
   label: string;
@@ -110,11 +73,10 @@ export interface RunTrainingExtra {
   describe?: () => string;
 }
 
-export async function runTraining(opts: Record<string, unknown>, config: TrainConfig, extra: RunTrainingExtra): Promise<ModelCard> {
+export async function runTraining(opts: Record<string, unknown>, config: TrainConfig, backend: BackendRequest, extra: RunTrainingExtra): Promise<ModelCard> {
   const dataset = extra.dataset ?? loadDataset(String(opts.data));
   const { card, model } = await train({
-    dataset, datasetPath: resolve(String(opts.data)), config, out: String(opts.out),
-    backend: parseChoice('--backend', String(opts.backend), BACKENDS) as BackendRequest,
+    dataset, datasetPath: resolve(String(opts.data)), config, out: String(opts.out), backend,
     resume: Boolean(opts.resume), force: Boolean(opts.force), method: extra.method,
     buildTerms: extra.buildTerms,
     onEvent: trainReporter(extra.label, extra.describe),
@@ -126,10 +88,13 @@ export async function runTraining(opts: Record<string, unknown>, config: TrainCo
 
 export function registerTrainCommands(program: Command): void {
   const trainCmd = program.command('train').description('train a base model (a teacher, or a student without distillation) with the DE-RRD recipe');
-  addTrainOptions(trainCmd.requiredOption('--model <kind>', `model: ${MODEL_KINDS.join('|')}`, 'bpr'));
+  addSettingOptions(addRunOptions(trainCmd), TRAIN_COMMAND_SETTINGS);
   trainCmd.action(async (opts: Record<string, unknown>, cmd: Command) => {
-    const config = parseTrainConfig(opts, cmd, String(opts.model));
-    await runTraining(opts, config, { label: `train ${config.model} d=${config.dim}` });
+    const given = givenSettings(cmd, TRAIN_COMMAND_SETTINGS);
+    // the base model picks the defaults of the rest (batch size and L2 differ)
+    const v = layer(trainValues(trainDefaults((given.model ?? 'bpr') as ModelKind)), { backend: 'auto' }, given);
+    const config = toTrainConfig(v);
+    await runTraining(opts, config, v.backend as BackendRequest, { label: `train ${config.model} d=${config.dim}` });
   });
 
   program

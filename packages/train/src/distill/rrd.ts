@@ -165,6 +165,24 @@ export class RrdTerm implements LossTerm {
     }
   }
 
+  /**
+   * The distinct items this epoch's samples give the batch's users, interesting and uninteresting, ascending: the
+   * item set IR-RRD ranks users for (the authors' `torch.cat([interesting, uninteresting]).unique()`).
+   */
+  sampledItems(userIds: Int32Array): Int32Array {
+    const { interesting: K, uninteresting: L } = this.settings_;
+    const seen = new Uint8Array(this.ds.numItems);
+    for (const u of userIds) {
+      for (let k = 0; k < K; k++) { const i = this.interestingItems[u * K + k]; if (i >= 0) seen[i] = 1; }
+      for (let k = 0; k < L; k++) { const j = this.uninterestingItems[u * L + k]; if (j >= 0) seen[j] = 1; }
+    }
+    let n = 0;
+    for (let i = 0; i < seen.length; i++) n += seen[i];
+    const items = new Int32Array(n);
+    for (let i = 0, k = 0; i < seen.length; i++) if (seen[i]) items[k++] = i;
+    return items;
+  }
+
   loss(batch: Batch): Scalar {
     const { interesting: K, uninteresting: L } = this.settings_;
     const users = Array.from(new Set(batch.userIds)).filter((u) => this.interestingItems[u * K + K - 1] >= 0 && this.uninterestingItems[u * L + L - 1] >= 0);

@@ -9,8 +9,8 @@ import type { LoadedCheckpoint } from '../checkpoint.js';
 import type { RecModel } from '../models/model.js';
 import type { LossTerm } from '../terms.js';
 import { DeTerm } from './de.js';
-import { buildTerms, methodTerms, needsRanking, type MethodName, type MethodSettings } from './methods.js';
-import { teacherRanking } from './teacher-ranking.js';
+import { buildTerms, methodTerms, needsItemRanking, needsRanking, type MethodName, type MethodSettings } from './methods.js';
+import { teacherItemRanking, teacherRanking, type TeacherItemRanking } from './teacher-ranking.js';
 
 export interface DistillationSetup {
   /** recorded in the student's model card: method, the settings of its terms, the teacher */
@@ -27,8 +27,9 @@ export interface DistillationOptions {
   method: MethodName;
   settings: MethodSettings;
   seed: number;
-  onRankingProgress?: (done: number, total: number) => void;
-  onRanking?: (result: { cached: boolean; seconds: number; topN: number }) => void;
+  /** progress of a ranking being computed: side 'user' (top items per user) or 'item' (top users per item, IR) */
+  onRankingProgress?: (done: number, total: number, side: 'user' | 'item') => void;
+  onRanking?: (result: { cached: boolean; seconds: number; topN: number; side: 'user' | 'item' }) => void;
 }
 
 export function prepareDistillation(o: DistillationOptions): DistillationSetup {
@@ -44,11 +45,18 @@ export function prepareDistillation(o: DistillationOptions): DistillationSetup {
       let ranking = null;
       if (needsRanking(o.method)) {
         const started = performance.now();
-        const result = teacherRanking(teacherDir, o.teacher.model, o.teacher.weightsSha256, o.dataset, o.settings.rrd.topN, o.onRankingProgress);
-        o.onRanking?.({ cached: result.cached, seconds: (performance.now() - started) / 1000, topN: o.settings.rrd.topN });
+        const result = teacherRanking(teacherDir, o.teacher.model, o.teacher.weightsSha256, o.dataset, o.settings.rrd.topN, (d, t) => o.onRankingProgress?.(d, t, 'user'));
+        o.onRanking?.({ cached: result.cached, seconds: (performance.now() - started) / 1000, topN: o.settings.rrd.topN, side: 'user' });
         ranking = result.ranking;
       }
-      terms = buildTerms({ method: o.method, student, teacher: o.teacher.model, dataset: o.dataset, ranking, settings: o.settings, seed: o.seed });
+      let itemRanking: TeacherItemRanking | null = null;
+      if (needsItemRanking(o.method)) {
+        const started = performance.now();
+        const result = teacherItemRanking(teacherDir, o.teacher.model, o.teacher.weightsSha256, o.dataset, o.settings.ir.topN, (d, t) => o.onRankingProgress?.(d, t, 'item'));
+        o.onRanking?.({ cached: result.cached, seconds: (performance.now() - started) / 1000, topN: o.settings.ir.topN, side: 'item' });
+        itemRanking = result.ranking;
+      }
+      terms = buildTerms({ method: o.method, student, teacher: o.teacher.model, dataset: o.dataset, ranking, itemRanking, settings: o.settings, seed: o.seed });
       return terms;
     },
     describe: () => terms

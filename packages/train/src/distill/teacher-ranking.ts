@@ -86,3 +86,172 @@ export function teacherRanking(
   writeFileAtomic(metaFile, JSON.stringify({ ...expected, sha256: sha256(bytes) } satisfies CacheMeta, null, 2) + '\n');
   return { ranking, cached: false };
 }
+
+/**
+ * The item side (IR-RRD): the teacher's top-N users per item, the item's training users excluded, best first
+ * (ties: the lower user id first, as topIndices orders items).
+ */
+export interface TeacherItemRanking {
+  topN: number;
+  numItems: number;
+  /** [numItems × topN] user ids, best first; -1 pads items with fewer than N users outside their training users */
+  users: Int32Array;
+}
+
+/** The k-th largest value of `x` (0-based; x is reordered): Hoare selection, expected O(length). */
+function kthLargest(x: Float32Array, k: number): number {
+  let lo = 0;
+  let hi = x.length - 1;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    // median of three as the pivot
+    const a = x[lo], b = x[mid], c = x[hi];
+    const pivot = a < b ? (b < c ? b : a < c ? c : a) : a < c ? a : b < c ? c : b;
+    let i = lo;
+    let j = hi;
+    while (i <= j) {
+      while (x[i] > pivot) i++;
+      while (x[j] < pivot) j--;
+      if (i <= j) {
+        const t = x[i]; x[i] = x[j]; x[j] = t;
+        i++;
+        j--;
+      }
+    }
+    if (k <= j) hi = j;
+    else if (k >= i) lo = i;
+    else return x[k];
+  }
+  return x[k];
+}
+
+/**
+ * Same block scoring as the user side (one `scoreAll` per block of users, training pairs masked), read by columns:
+ * each item appends the users that can still enter its top N to a buffer of 1.5·N, kept in ascending user order;
+ * when the buffer fills, its N-th best score v is selected, the buffer cut (stably) to the N best — ties at v go to
+ * the lower user ids — and from then on only scores above v enter (a later equal score loses the tie). Amortised
+ * O(1) per user-item pair; memory numItems × 1.5·N pairs, not the users × items matrix. Items are scanned in bands
+ * so that a band's buffers stay in cache.
+ */
+export function computeTeacherItemRanking(teacher: RecModel, ds: Dataset, topN: number, onProgress?: (done: number, total: number) => void): TeacherItemRanking {
+  const block = 256;
+  const itemBand = 64;
+  const capacity = topN + Math.max(16, topN >> 1);
+  const { numItems, numUsers } = ds;
+  const bufScore = new Float32Array(numItems * capacity);
+  const bufUser = new Int32Array(numItems * capacity);
+  const count = new Int32Array(numItems);
+  const floor = new Float32Array(numItems).fill(-Infinity);
+  const scratch = new Float32Array(capacity);
+  /** cuts item j's buffer to its N best, in place and in order; returns the N-th best score */
+  const cut = (j: number): number => {
+    const base = j * capacity;
+    const n = count[j];
+    scratch.set(bufScore.subarray(base, base + n));
+    const v = kthLargest(scratch.subarray(0, n), topN - 1);
+    let above = 0;
+    for (let k = 0; k < n; k++) if (bufScore[base + k] > v) above++;
+    let ties = topN - above;
+    let w = 0;
+    for (let k = 0; k < n; k++) {
+      const x = bufScore[base + k];
+      if (x > v || (x === v && ties-- > 0)) {
+        bufScore[base + w] = x;
+        bufUser[base + w] = bufUser[base + k];
+        w++;
+      }
+    }
+    count[j] = w;
+    return v;
+  };
+  const scorer = teacher.createScorer();
+  try {
+    for (let s = 0; s < numUsers; s += block) {
+      const users = new Int32Array(Math.min(block, numUsers - s)).map((_v, k) => s + k);
+      const scores = scorer.scoreAll(users);
+      for (let b = 0; b < users.length; b++) {
+        const u = users[b];
+        for (let k = ds.trainIndptr[u]; k < ds.trainIndptr[u + 1]; k++) scores[b * numItems + ds.trainItems[k]] = -Infinity;
+      }
+      for (let j0 = 0; j0 < numItems; j0 += itemBand) {
+        const j1 = Math.min(numItems, j0 + itemBand);
+        for (let b = 0; b < users.length; b++) {
+          const u = users[b];
+          const row = b * numItems;
+          for (let j = j0; j < j1; j++) {
+            const x = scores[row + j];
+            // NaN, masked pairs (−∞) and scores that can no longer enter fail this test
+            if (!(x > floor[j])) continue;
+            const at = j * capacity + count[j]++;
+            // + 0 turns −0 into 0, which the sort keys below must not tell apart
+            bufScore[at] = x + 0;
+            bufUser[at] = u;
+            if (count[j] === capacity) floor[j] = cut(j);
+          }
+        }
+      }
+      onProgress?.(Math.min(numUsers, s + block), numUsers);
+    }
+  } finally {
+    scorer.dispose();
+  }
+  // Best first by one native numeric sort per item (a comparator sort cost ~10 s on CiteULike): the key is the score's
+  // bits mapped to descending unsigned order, times 2^s, plus the buffer position — the buffer is in ascending user
+  // order, so equal scores keep the lower user id first. Exact in float64 (at most 32 + s ≤ 53 bits).
+  const bits = new Uint32Array(bufScore.buffer, bufScore.byteOffset, bufScore.length);
+  const shift = 2 ** Math.ceil(Math.log2(capacity));
+  const keys = new Float64Array(capacity);
+  const out = new Int32Array(numItems * topN).fill(-1);
+  for (let j = 0; j < numItems; j++) {
+    if (count[j] > topN) cut(j);
+    const base = j * capacity;
+    const n = count[j];
+    for (let k = 0; k < n; k++) {
+      const b = bits[base + k];
+      // ascending float order as unsigned: flip all bits of negatives, set the sign bit of the others; then reverse
+      const ascending = b & 0x80000000 ? ~b >>> 0 : (b | 0x80000000) >>> 0;
+      keys[k] = (0xffffffff - ascending) * shift + k;
+    }
+    const sorted = keys.subarray(0, n).sort();
+    for (let k = 0; k < n; k++) out[j * topN + k] = bufUser[base + (sorted[k] % shift)];
+  }
+  return { topN, numItems, users: out };
+}
+
+interface ItemCacheMeta {
+  side: 'item';
+  teacherWeightsSha256: string;
+  datasetHash: string;
+  topN: number;
+  numItems: number;
+  sha256: string;
+}
+
+/** The item side's cache, `item-ranking-top<N>.i32` next to the teacher: same rules as `teacherRanking`. */
+export function teacherItemRanking(
+  teacherDir: string, teacher: RecModel, teacherWeightsSha256: string, ds: Dataset, topN: number,
+  onProgress?: (done: number, total: number) => void,
+): { ranking: TeacherItemRanking; cached: boolean } {
+  const file = join(teacherDir, `item-ranking-top${topN}.i32`);
+  const metaFile = `${file}.json`;
+  const expected = { side: 'item' as const, teacherWeightsSha256, datasetHash: ds.manifest.hash, topN, numItems: ds.numItems };
+  if (existsSync(file) && existsSync(metaFile)) {
+    try {
+      const meta = JSON.parse(readFileSync(metaFile, 'utf8')) as ItemCacheMeta;
+      const bytes = readFileSync(file);
+      const same = (Object.keys(expected) as (keyof typeof expected)[]).every((k) => meta[k] === expected[k]);
+      if (same && sha256(bytes) === meta.sha256 && bytes.byteLength === ds.numItems * topN * 4) {
+        const users = new Int32Array(ds.numItems * topN);
+        bytesOf(users).set(bytes);
+        return { ranking: { topN, numItems: ds.numItems, users }, cached: true };
+      }
+    } catch {
+      // unreadable cache: rebuild below
+    }
+  }
+  const ranking = computeTeacherItemRanking(teacher, ds, topN, onProgress);
+  const bytes = bytesOf(ranking.users);
+  writeFileAtomic(file, bytes);
+  writeFileAtomic(metaFile, JSON.stringify({ ...expected, sha256: sha256(bytes) } satisfies ItemCacheMeta, null, 2) + '\n');
+  return { ranking, cached: false };
+}
