@@ -18,7 +18,7 @@ export { RrdTerm, RRD_DEFAULTS, relaxedRankingLoss, sampleRankPositions, type Rr
 export { RdTerm, RD_DEFAULTS, type RdSettings } from './distill/rd.js';
 export { CdTerm, CD_DEFAULTS, type CdSettings } from './distill/cd.js';
 export { IrTerm, IR_DEFAULTS, innerProductsByItem, leanRelaxedRankingLoss, sampleGeometricPositions, type IrSettings, type BatchItemSource } from './distill/ir-rrd.js';
-export { computeTeacherRanking, computeTeacherRankingWithScorer, teacherRanking, computeTeacherItemRanking, teacherItemRanking, type TeacherRanking, type TeacherItemRanking } from './distill/teacher-ranking.js';
+export { computeTeacherRanking, computeTeacherRankingWithScorer, teacherRanking, computeTeacherItemRanking, computeTeacherItemRankingWithScorer, teacherItemRanking, type TeacherRanking, type TeacherItemRanking } from './distill/teacher-ranking.js';
 export { topKeysPerRow, type TopKeysOptions } from './parallel/top-keys-per-row.js';
 export { DotEvaluator, type DotTables, type Ranks, type PendingRanks } from './parallel/dot-evaluator.js';
 export { SharedArena } from './parallel/shared-arena.js';

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { generateSynthetic, prepareFromInteractions, type Dataset } from '@derrd/core';
 import {
-  BprMf, TRAIN_DEFAULTS, computeTeacherRanking, computeTeacherRankingWithScorer, evaluateModel, evaluateWithScorer, initBackend, setHelperThreads, tf,
+  BprMf, TRAIN_DEFAULTS, computeTeacherItemRanking, computeTeacherItemRankingWithScorer, computeTeacherRanking, computeTeacherRankingWithScorer, evaluateModel, evaluateWithScorer, initBackend, setHelperThreads, tf,
   topKeysPerRow, train,
 } from '@derrd/train';
 import { instantiateScoreSimd } from '../src/wasm/score-simd.js';
@@ -157,6 +157,22 @@ for (const threads of [1, 2] as const) {
         const fused = computeTeacherRanking(m, ds, topN);
         assert.equal(fused.topN, topN);
         assert.deepEqual(Array.from(fused.items), Array.from(reference.items));
+      }
+    } finally {
+      setHelperThreads(undefined);
+    }
+  });
+
+  test(`teacher item ranking (${threads} thread${threads > 1 ? 's' : ''}): the fused top-N users per item equal the tfjs scorer's lists, ties to the lower id`, async () => {
+    await initBackend('wasm');
+    setHelperThreads(threads);
+    try {
+      const { ds, model } = await trainedModel();
+      for (const [m, topN] of [[model, 40], [tiedModel(ds, 24), 60], [tiedModel(ds, 9), 290]] as const) {
+        const reference = computeTeacherItemRankingWithScorer(m, ds, topN);
+        const fused = computeTeacherItemRanking(m, ds, topN);
+        assert.equal(fused.topN, topN);
+        assert.deepEqual(Array.from(fused.users), Array.from(reference.users));
       }
     } finally {
       setHelperThreads(undefined);
