@@ -48,8 +48,10 @@ export const SYNTH_SETTINGS: readonly Setting[] = [
   { name: 'users', type: int(1), default: SYNTH_DEFAULTS.numUsers, doc: 'number of users' },
   { name: 'items', type: int(2), default: SYNTH_DEFAULTS.numItems, doc: 'number of items' },
   { name: 'dim', type: int(1), default: SYNTH_DEFAULTS.dim, doc: 'latent dimension of the generator' },
+  { name: 'clusters', type: int(1), default: SYNTH_DEFAULTS.clusters, doc: 'item groups that share a latent factor (>= items: one factor per item)' },
   { name: 'mean-interactions', type: positive, default: SYNTH_DEFAULTS.meanInteractions, doc: 'mean interactions per user' },
   { name: 'popularity-exponent', type: nonNegative, default: SYNTH_DEFAULTS.popularityExponent, doc: 'Zipf exponent of item popularity' },
+  { name: 'affinity', type: { kind: 'number', range: {} }, default: SYNTH_DEFAULTS.affinity, doc: 'strength of the latent preference relative to popularity (0: popularity alone)' },
   { name: 'seed', type: int(0), default: SYNTH_DEFAULTS.seed, doc: 'generator seed' },
 ];
 
@@ -233,8 +235,8 @@ export function toPrepareOptions(v: Values): PrepareValues {
 
 export function toSynthOptions(v: Values): SynthOptions {
   return {
-    numUsers: v.users as number, numItems: v.items as number, dim: v.dim as number,
-    meanInteractions: v['mean-interactions'] as number, popularityExponent: v['popularity-exponent'] as number, seed: v.seed as number,
+    numUsers: v.users as number, numItems: v.items as number, dim: v.dim as number, clusters: v.clusters as number,
+    meanInteractions: v['mean-interactions'] as number, popularityExponent: v['popularity-exponent'] as number, affinity: v.affinity as number, seed: v.seed as number,
   };
 }
 

@@ -50,7 +50,17 @@ export async function evaluateSampled(ds: Dataset, score: ScoreItemsFn, options:
       validRanks[start + b] = rankOf(scores[o + 1], items[o + 1], scores, items, o + 2, o + width);
     }
   }
-  return { protocol: 'sampled', users: users.length, valid: metricsFromRanks(validRanks, cutoffs), test: metricsFromRanks(testRanks, cutoffs), ranks: { valid: validRanks, test: testRanks } };
+  return evalResultOfRanks('sampled', { valid: validRanks, test: testRanks }, cutoffs);
+}
+
+/**
+ * The result of per-user ranks (users in `evalUsers` order) under a protocol, with the metrics evaluateSampled and
+ * evaluateFull report (the full protocol adds Recall@N): for rankers that compute the ranks themselves.
+ */
+export function evalResultOfRanks(protocol: EvalResult['protocol'], ranks: EvalResult['ranks'], cutoffs: readonly number[] = DEFAULT_CUTOFFS): EvalResult {
+  if (ranks.valid.length !== ranks.test.length) throw new Error(`${ranks.valid.length} validation ranks but ${ranks.test.length} test ranks`);
+  const full = protocol === 'full';
+  return { protocol, users: ranks.test.length, valid: metricsFromRanks(ranks.valid, cutoffs, full), test: metricsFromRanks(ranks.test, cutoffs, full), ranks };
 }
 
 /**
@@ -83,7 +93,7 @@ export async function evaluateFull(ds: Dataset, scoreAll: ScoreAllFn, options: E
       validRanks[start + b] = rankFull(validScore, valid, row);
     }
   }
-  return { protocol: 'full', users: users.length, valid: metricsFromRanks(validRanks, cutoffs, true), test: metricsFromRanks(testRanks, cutoffs, true), ranks: { valid: validRanks, test: testRanks } };
+  return evalResultOfRanks('full', { valid: validRanks, test: testRanks }, cutoffs);
 }
 
 /** rankOf's rule over a whole row: ties to the lower item id, a NaN target is a miss, a NaN competitor ranks ahead. */

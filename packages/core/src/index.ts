@@ -5,7 +5,7 @@ export { readDelimited, readUsersDat, readSplitDir, readText, type RawInteractio
 export * from './dataset.js';
 export { dedupe, filterMinInteractions, sampleCandidates, prepareFromInteractions, prepareFromSplit, PREPARE_DEFAULTS, type PrepareOptions, type SourceInfo } from './prepare.js';
 export { saveDataset, loadDataset, readManifest, computeManifest, checkedIdMap, FORMAT_VERSION, PREPARED_OUTPUT } from './prepared.js';
-export { generateSynthetic, toTsv, SYNTH_DEFAULTS, type SynthOptions } from './synth.js';
+export { generateSynthetic, toTsv, GroupSampler, SYNTH_DEFAULTS, type SynthOptions, type SyntheticData } from './synth.js';
 export * from './metrics.js';
 export * from './evaluate.js';
 export { sha256, sha256File, writeFileAtomic, writeDirAtomic, canonicalJson, bytesOf, checkOutputDir, checkWritable, removeStaleTemporaries, isTemporaryName, DERRD_OUTPUT, type OutputKind } from './fsutil.js';

@@ -10,7 +10,8 @@ export type BackendName = Exclude<BackendRequest, 'auto'>;
 export interface BackendInfo {
   name: BackendName;
   tfjsVersion: string;
-  /** wasm: SIMD in use; threads are always 1 in Node (tfjs-backend-wasm disables them there) */
+  /** wasm: SIMD in use. threads: the training step's threads: 2 for the native BPR step on a machine with two cores, else 1
+   * (tfjs-backend-wasm itself runs on one thread in Node) */
   simd?: boolean;
   threads: number;
 }

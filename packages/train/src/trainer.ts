@@ -8,7 +8,7 @@ import { totalmem } from 'node:os';
 import { join } from 'node:path';
 import {
   CARD_FILE, CARD_FORMAT_VERSION, DEFAULT_CUTOFFS, InputError, checkTrainingOut, ModelSelector, RESUME_FILE, Rng, WEIGHTS_FILE, canonicalJson,
-  decodeSafetensors, encodeSafetensors, evaluateFull, evaluateSampled, sampleTriples, sha256, writeFileAtomic,
+  decodeSafetensors, encodeSafetensors, evalResultOfRanks, evaluateFull, evaluateSampled, sampleTriples, sha256, writeFileAtomic,
   type Dataset, type EpochRecord, type EvalResult, type ModelCard, type SafeTensor,
 } from '@derrd/core';
 import { tf, type Tensor, type Variable, type Scalar } from './tf.js';
@@ -18,6 +18,10 @@ import { loadCheckpoint } from './checkpoint.js';
 import { createModel } from './models/registry.js';
 import type { ModelKind, RecModel } from './models/model.js';
 import type { Batch, LossTerm } from './terms.js';
+import { DotEvaluator } from './parallel/dot-evaluator.js';
+import { helper } from './parallel/helper.js';
+import { BprMf } from './models/bpr.js';
+import { NativeBprStep, bprStepKind } from './models/bpr-step.js';
 
 export const DERRD_VERSION = '0.1.0';
 
@@ -127,9 +131,10 @@ function diffKeys(a: unknown, b: unknown, prefix = ''): string[] {
   return out;
 }
 
-function tensorsOf(vars: Record<string, Tensor>, prefix = ''): Record<string, SafeTensor> {
+/** Copies (not views: later steps must not change a snapshot) of the tensors' values. */
+function tensorsOf(vars: Record<string, Tensor>): Record<string, SafeTensor> {
   const out: Record<string, SafeTensor> = {};
-  for (const [name, t] of Object.entries(vars)) out[prefix + name] = { dtype: 'F32', shape: t.shape.slice(), data: t.dataSync() as Float32Array };
+  for (const [name, t] of Object.entries(vars)) out[name] = { dtype: 'F32', shape: t.shape.slice(), data: Float32Array.from(t.dataSync() as Float32Array) };
   return out;
 }
 
@@ -202,7 +207,10 @@ export async function train(options: TrainOptions): Promise<{ card: ModelCard; m
 
   const numTrain = ds.trainItems.length * (config.negatives ?? 1);
   const batches = Math.ceil(numTrain / config.batchSize);
-  emit({ type: 'start', backend, startEpoch, batches, parameters: model.parameterCount(), resumed: resumeState !== null });
+  // a BPR model without distillation terms trains on both cores without tfjs (models/bpr-step.ts)
+  const native = model instanceof BprMf && terms.length === 0 && bprStepKind() === 'native' ? new NativeBprStep(model, optimizer, config.batchSize) : null;
+  const backendUsed: BackendInfo = native ? { ...backend, threads: native.threads } : backend;
+  emit({ type: 'start', backend: backendUsed, startEpoch, batches, parameters: model.parameterCount(), resumed: resumeState !== null });
 
   const baseCard = (): Omit<ModelCard, 'status' | 'epochsRun' | 'savedEpoch' | 'metrics' | 'history' | 'wallSeconds' | 'weights' | 'updatedAt'> => ({
     format: 'derrd-model',
@@ -212,7 +220,7 @@ export async function train(options: TrainOptions): Promise<{ card: ModelCard; m
     dataset: { hash: ds.manifest.hash, path: options.datasetPath },
     config: { ...config },
     method: options.method ?? { name: 'none' },
-    backend: { ...backend },
+    backend: { ...backendUsed },
     createdAt,
     derrdVersion: DERRD_VERSION,
   });
@@ -233,41 +241,22 @@ export async function train(options: TrainOptions): Promise<{ card: ModelCard; m
   let lastEpoch = startEpoch - 1;
   // a resumed run that had already early-stopped has nothing left to do
   if (resumeState && sinceImproved >= config.patience) status = 'early-stopped';
-  for (let epoch = startEpoch; epoch < config.maxEpochs && status !== 'early-stopped'; epoch++) {
-    const epochStart = performance.now();
-    const rng = new Rng(config.seed).fork(1000 + epoch);
-    const triples = sampleTriples(ds, rng, config.negatives ?? 1);
-    terms.forEach((term, k) => term.onEpochStart?.(epoch, rng.fork(100 + k)));
-    let lossSum = 0;
-    const termSums: Record<string, number> = { base: 0 };
-    for (const term of terms) termSums[term.name] = 0;
-    for (let b = 0; b < batches; b++) {
-      const s = b * config.batchSize;
-      const e = Math.min(numTrain, s + config.batchSize);
-      const userIds = triples.users.subarray(s, e);
-      const posIds = triples.pos.subarray(s, e);
-      const negIds = triples.neg.subarray(s, e);
-      const batch: Batch = {
-        users: tf.tensor1d(userIds, 'int32'), pos: tf.tensor1d(posIds, 'int32'), neg: tf.tensor1d(negIds, 'int32'),
-        userIds, posIds, negIds, epoch, index: b,
-      };
-      const { loss, parts: partValues } = trainingStep(model, terms, trainable, optimizer, batch);
-      batch.users.dispose(); batch.pos.dispose(); batch.neg.dispose();
-      if (!Number.isFinite(loss)) {
-        const kept = savedEpoch >= 0 ? `the last good checkpoint (epoch ${lastEpoch}, weights of epoch ${savedEpoch}) is kept in ${out}` : 'no checkpoint had been saved yet';
-        writeFileAtomic(cardPath, JSON.stringify(makeCard('failed', lastEpoch + 1, { failure: `loss ${loss} at epoch ${epoch}, batch ${b}` }), null, 2) + '\n');
-        throw new TrainingError(`loss became ${loss} at epoch ${epoch}, batch ${b} of ${batches}: stopped; ${kept}`);
-      }
-      lossSum += loss;
-      termSums.base += partValues[0];
-      terms.forEach((term, k) => { termSums[term.name] += partValues[k + 1]; });
-      emit({ type: 'batch', epoch, batch: b + 1, batches });
-    }
-    const trainSeconds = (performance.now() - epochStart) / 1000;
-    const evalStart = performance.now();
-    const result = await evaluateModel(model, ds, config.protocol);
-    const evalSeconds = (performance.now() - evalStart) / 1000;
-    const record: EpochRecord = { epoch, loss: lossSum, terms: termSums, valid: result.valid, test: result.test, trainSeconds, evalSeconds };
+
+  // Dot-product models are evaluated on the helper thread while the next epoch trains: an epoch's bookkeeping
+  // (selection, saved weights, resume file, card) then happens one epoch later, from a snapshot of its state.
+  const overlapped = model.dotTables !== undefined && helper().threads === 2;
+  const evaluator = model.dotTables ? new DotEvaluator(ds, config.dim, config.protocol) : null;
+  let pending: PendingEpoch | null = null;
+  let stopped = false;
+  let restored = false;
+
+  /** The bookkeeping of a trained and evaluated epoch; true when the run stops there. */
+  const complete = (p: PendingEpoch): boolean => {
+    const waitStart = performance.now();
+    const result = p.result();
+    const evalSeconds = p.evalSeconds + (performance.now() - waitStart) / 1000;
+    const { epoch, trainSeconds } = p;
+    const record: EpochRecord = { epoch, loss: p.lossSum, terms: p.termSums, valid: result.valid, test: result.test, trainSeconds, evalSeconds };
     history.push(record);
     const previousBest = selector.bestValidHr(config.selectCutoff);
     const improved = selector.update(epoch, result);
@@ -275,7 +264,8 @@ export async function train(options: TrainOptions): Promise<{ card: ModelCard; m
     const savedNow = result.valid[`HR@${config.selectCutoff}`] > previousBest;
     wallSeconds += trainSeconds + evalSeconds;
     if (savedNow) {
-      const bytes = encodeSafetensors(tensorsOf(model.variables), { epoch: String(epoch), kind: config.model });
+      const weights = Object.fromEntries(Object.keys(model.variables).map((name) => [name, p.params[name]]));
+      const bytes = encodeSafetensors(weights, { epoch: String(epoch), kind: config.model });
       writeFileAtomic(join(out, WEIGHTS_FILE), bytes);
       weightsSha = sha256(bytes);
       savedEpoch = epoch;
@@ -283,16 +273,97 @@ export async function train(options: TrainOptions): Promise<{ card: ModelCard; m
     }
     lastEpoch = epoch;
     const state: ResumeState = {
-      identity, epoch, optimizerStep: optimizer.step, sinceImproved, selector: selector.toJSON(), history, wallSeconds, savedEpoch, saved,
+      identity, epoch, optimizerStep: p.optimizerStep, sinceImproved, selector: selector.toJSON(), history, wallSeconds, savedEpoch, saved,
       weightsSha256: weightsSha, createdAt,
     };
-    const opt = optimizer.state();
-    writeFileAtomic(resumePath, encodeSafetensors({ ...tensorsOf(trainable, 'param.'), ...tensorsOf(opt.tensors, 'adam.') }, { state: JSON.stringify(state) }));
+    writeFileAtomic(resumePath, encodeSafetensors({ ...prefixed(p.params, 'param.'), ...prefixed(p.moments, 'adam.') }, { state: JSON.stringify(state) }));
     const stop = sinceImproved >= config.patience;
     if (stop) status = 'early-stopped';
     writeFileAtomic(cardPath, JSON.stringify(makeCard(stop || epoch === config.maxEpochs - 1 ? status : 'running', epoch + 1), null, 2) + '\n');
     emit({ type: 'epoch', record, improved, saved: savedNow, sinceImproved });
-    if (stop) break;
+    return stop;
+  };
+  /** Completes the pending epoch, if any; true when the run stops there. */
+  const completePending = (): boolean => {
+    const p = pending;
+    pending = null;
+    return p ? complete(p) : false;
+  };
+
+  try {
+    for (let epoch = startEpoch; epoch < config.maxEpochs && status !== 'early-stopped'; epoch++) {
+      const epochStart = performance.now();
+      const rng = new Rng(config.seed).fork(1000 + epoch);
+      const triples = sampleTriples(ds, rng, config.negatives ?? 1);
+      terms.forEach((term, k) => term.onEpochStart?.(epoch, rng.fork(100 + k)));
+      let lossSum = 0;
+      const termSums: Record<string, number> = { base: 0 };
+      for (const term of terms) termSums[term.name] = 0;
+      for (let b = 0; b < batches; b++) {
+        const s = b * config.batchSize;
+        const e = Math.min(numTrain, s + config.batchSize);
+        const userIds = triples.users.subarray(s, e);
+        const posIds = triples.pos.subarray(s, e);
+        const negIds = triples.neg.subarray(s, e);
+        let loss: number;
+        let partValues: number[];
+        if (native) {
+          loss = native.run(userIds, posIds, negIds);
+          partValues = [loss];
+        } else {
+          const batch: Batch = {
+            users: tf.tensor1d(userIds, 'int32'), pos: tf.tensor1d(posIds, 'int32'), neg: tf.tensor1d(negIds, 'int32'),
+            userIds, posIds, negIds, epoch, index: b,
+          };
+          ({ loss, parts: partValues } = trainingStep(model, terms, trainable, optimizer, batch));
+          batch.users.dispose(); batch.pos.dispose(); batch.neg.dispose();
+        }
+        if (!Number.isFinite(loss)) {
+          // the previous epoch's checkpoint first, as if it had been written before this epoch started
+          const previous = pending;
+          if (completePending()) {
+            // the previous epoch ended the run: this one would not have been trained
+            restored = restore(trainable, previous!.params, native);
+            stopped = true;
+            break;
+          }
+          const kept = savedEpoch >= 0 ? `the last good checkpoint (epoch ${lastEpoch}, weights of epoch ${savedEpoch}) is kept in ${out}` : 'no checkpoint had been saved yet';
+          writeFileAtomic(cardPath, JSON.stringify(makeCard('failed', lastEpoch + 1, { failure: `loss ${loss} at epoch ${epoch}, batch ${b}` }), null, 2) + '\n');
+          throw new TrainingError(`loss became ${loss} at epoch ${epoch}, batch ${b} of ${batches}: stopped; ${kept}`);
+        }
+        lossSum += loss;
+        termSums.base += partValues[0];
+        terms.forEach((term, k) => { termSums[term.name] += partValues[k + 1]; });
+        emit({ type: 'batch', epoch, batch: b + 1, batches });
+      }
+      if (stopped) break;
+      const trainSeconds = (performance.now() - epochStart) / 1000;
+      const evalStart = performance.now();
+      if (evaluator && overlapped) {
+        // the previous epoch's evaluation ran during this epoch's training
+        const previous = pending;
+        if (completePending()) {
+          restored = restore(trainable, previous!.params, native);
+          break;
+        }
+        const snapshot = native ? native.snapshot() : snapshotOf(trainable, optimizer);
+        evaluator.load(native ? native.tables() : model.dotTables!());
+        const ranks = evaluator.start();
+        pending = {
+          epoch, lossSum, termSums, trainSeconds, evalSeconds: (performance.now() - evalStart) / 1000, ...snapshot,
+          result: () => evalResultOfRanks(evaluator.protocol, ranks.finish()),
+        };
+      } else {
+        const result = evaluator ? (evaluator.load(native ? native.tables() : model.dotTables!()), evalResultOfRanks(evaluator.protocol, evaluator.run())) : await evaluateWithScorer(model, ds, config.protocol);
+        const evalSeconds = (performance.now() - evalStart) / 1000;
+        if (complete({ epoch, lossSum, termSums, trainSeconds, evalSeconds, ...(native ? native.snapshot() : snapshotOf(trainable, optimizer)), result: () => result })) break;
+      }
+    }
+    if (!restored) native?.syncToModel();
+    completePending();
+  } finally {
+    evaluator?.dispose();
+    native?.dispose();
   }
   const card = makeCard(status, lastEpoch + 1);
   writeFileAtomic(cardPath, JSON.stringify(card, null, 2) + '\n');
@@ -373,6 +444,42 @@ export function checkTrainingMemory(config: Pick<TrainConfig, 'model' | 'dim' | 
   throw new InputError(`--dim ${config.dim} is too large: ${config.model} on ${ds.numUsers.toLocaleString('en-US')} users × ${ds.numItems.toLocaleString('en-US')} items has ${m.parameters.toLocaleString('en-US')} parameters, and training at batch size ${config.batchSize} needs about ${gib(m.total)}, but ${limit}: lower --dim${lo >= 1 ? ` (up to about ${lo.toLocaleString('en-US')} fits)` : ''}${backend === 'wasm' && m.total <= totalMemory ? ' or --batch-size' : ''}`);
 }
 
+/** A trained epoch waiting for its evaluation, with the state its checkpoint records. */
+interface PendingEpoch {
+  epoch: number;
+  lossSum: number;
+  termSums: Record<string, number>;
+  trainSeconds: number;
+  /** evaluation time spent so far on the training thread (snapshot, load) */
+  evalSeconds: number;
+  params: Record<string, SafeTensor>;
+  moments: Record<string, SafeTensor>;
+  optimizerStep: number;
+  result: () => EvalResult;
+}
+
+/** Copies of every trained parameter and the optimizer's moments (an epoch's checkpoint). */
+function snapshotOf(trainable: Record<string, Variable>, optimizer: AdamL2): Pick<PendingEpoch, 'params' | 'moments' | 'optimizerStep'> {
+  const opt = optimizer.state();
+  return { params: tensorsOf(trainable), moments: tensorsOf(opt.tensors), optimizerStep: opt.step };
+}
+
+/** Puts snapshot values back into the variables (a run that stops leaves the model of its last completed epoch). */
+function restore(trainable: Record<string, Variable>, params: Record<string, SafeTensor>, native: NativeBprStep | null): true {
+  // the native step's optimizer moments first; then every parameter from the snapshot
+  native?.syncToModel();
+  for (const [name, v] of Object.entries(trainable)) {
+    const t = params[name];
+    // a copy: snapshot buffers are reused, and the cpu backend keeps the array a tensor is made from
+    if (t) v.assign(tf.tensor(Float32Array.from(t.data as Float32Array), t.shape, 'float32'));
+  }
+  return true;
+}
+
+function prefixed(tensors: Record<string, SafeTensor>, prefix: string): Record<string, SafeTensor> {
+  return Object.fromEntries(Object.entries(tensors).map(([k, t]) => [prefix + k, t]));
+}
+
 /** Every parameter a run trains, by the names its resume file uses: the model's, then each term's as `term.name`. */
 export function trainableOf(model: RecModel, terms: LossTerm[]): Record<string, Variable> {
   const trainable: Record<string, Variable> = { ...model.variables };
@@ -422,7 +529,24 @@ export async function evaluateCheckpoint(dir: string, ds: Dataset, protocol: 'sa
   }
 }
 
+/**
+ * The model's ranks and metrics on `ds`. Dot-product models (BPR) are ranked fused on both cores (DotEvaluator), with
+ * the same ranks as their tfjs scorer gives; other models go through evaluateWithScorer.
+ */
 export async function evaluateModel(model: RecModel, ds: Dataset, protocol: 'sampled' | 'full'): Promise<EvalResult> {
+  const tables = model.dotTables?.();
+  if (!tables) return evaluateWithScorer(model, ds, protocol);
+  const evaluator = new DotEvaluator(ds, model.config.dim, protocol);
+  try {
+    evaluator.load(tables);
+    return evalResultOfRanks(evaluator.protocol, evaluator.run());
+  } finally {
+    evaluator.dispose();
+  }
+}
+
+/** Evaluation through the model's tfjs scorer: core's evaluateSampled / evaluateFull on its scores. */
+export async function evaluateWithScorer(model: RecModel, ds: Dataset, protocol: 'sampled' | 'full'): Promise<EvalResult> {
   const scorer = model.createScorer();
   try {
     if (protocol === 'full' || ds.numCandidates === 0) return await evaluateFull(ds, (users) => scorer.scoreAll(users));

@@ -253,6 +253,8 @@ test('RRD epoch samples: interesting items from the teacher top-N in teacher ord
 test('RRD with sigmoid scores ranks σ(score): its loss equals the relaxed loss of the probabilities', async () => {
   await initBackend('cpu');
   const f = fixture();
+  // spread the fresh student's scores: near 0 the relaxed loss barely depends on them, raw or through σ alike
+  for (const v of Object.values(f.student.variables)) v.assign(tf.mul(v, 30));
   const settings = methodDefaults('bpr', 'rrd');
   Object.assign(settings.rrd, { topN: 50, interesting: 5, uninteresting: 5 });
   const [raw] = buildTerms({ method: 'rrd', student: f.student, teacher: f.teacher, dataset: f.ds, ranking: f.ranking, settings, seed: 0 }) as RrdTerm[];
@@ -270,7 +272,7 @@ test('RRD with sigmoid scores ranks σ(score): its loss equals the relaxed loss 
   const got = tf.tidy(() => sig.loss(batch).dataSync()[0]);
   const rawLoss = tf.tidy(() => raw.loss(batch).dataSync()[0]);
   assert.ok(Math.abs(got - expected) < 1e-4 * Math.abs(expected), `${got} vs ${expected}`);
-  assert.ok(Math.abs(got - rawLoss) > 1e-3, 'sigmoid and raw scores should give different losses');
+  assert.ok(Math.abs(got - rawLoss) > 1e-3, `sigmoid and raw scores should give different losses: ${got} vs ${rawLoss}`);
 });
 
 test('teacher ranking: top-N unobserved items best first (training positives excluded); cached, and rebuilt for another teacher', async () => {
@@ -394,7 +396,9 @@ test('IR scores: the fused BPR op (SIMD and JS loops, odd dims) equals scorePair
     const loss = () => term.loss(batchOf(f.ds, 1));
     const i = term.interestingUsers[2 * 3];
     assert.ok(gradientCheck(neumf.variables.item_gmf, loss, [2 * 3, 5 * 3 + 1]) < 2e-2, score);
-    assert.ok(gradientCheck(neumf.variables.user_mlp, loss, [i * 3, i * 3 + 2]) < 2e-2, score);
+    // a small step for the user's MLP row: the ×20 weights put a ReLU kink within 1e-2 of it on this data (central
+    // differences read 5.1 there against an analytic 1.19; at 1e-3, 1.20)
+    assert.ok(gradientCheck(neumf.variables.user_mlp, loss, [i * 3, i * 3 + 2], 1e-3) < 2e-2, score);
     assert.ok(gradientCheck(neumf.variables.mlp_w, loss, [0, 4]) < 2e-2, score);
   }
   neumf.dispose();

@@ -3,8 +3,8 @@ import assert from 'node:assert/strict';
 import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { readCard, sampleTriples, Rng, WEIGHTS_FILE, type Dataset } from '@derrd/core';
-import { AdamL2, BprMf, NeuMf, TRAIN_DEFAULTS, initBackend, loadCheckpoint, tf, train, type LossTerm, type RecModel, type TrainConfig } from '@derrd/train';
+import { decodeSafetensors, readCard, sampleTriples, Rng, WEIGHTS_FILE, type Dataset } from '@derrd/core';
+import { AdamL2, BprMf, NativeBprStep, NeuMf, TRAIN_DEFAULTS, initBackend, loadCheckpoint, setHelperThreads, tf, train, trainingStep, type LossTerm, type RecModel, type TrainConfig } from '@derrd/train';
 import { maxAbsDiff, tinyDataset } from './helpers.js';
 
 const tmp = () => mkdtempSync(join(tmpdir(), 'derrd-train-'));
@@ -145,4 +145,98 @@ test('unknown model, unknown backend and a missing tensorflow backend give clear
   let hasTfNode = true;
   try { await import('@tensorflow/tfjs-node' as string); } catch { hasTfNode = false; }
   if (!hasTfNode) await assert.rejects(initBackend('tensorflow'), /needs @tensorflow\/tfjs-node.*npm install @tensorflow\/tfjs-node/);
+});
+
+test('2 threads (native BPR step on both cores, evaluation overlapped with the next epoch) give the run of 1 thread bit for bit: history, saved weights, early stop, resume file', async () => {
+  const ds = tinyDataset(6);
+  const run = async (threads: 1 | 2) => {
+    setHelperThreads(threads);
+    try {
+      const out = tmp();
+      // patience 2 with a large learning rate: the run stops early, after an epoch that the overlapped run has already trained
+      const { card, model } = await train({ dataset: ds, datasetPath: 'tiny', config: small({ seed: 3, maxEpochs: 30, patience: 2, lr: 0.05 }), out, backend: 'wasm' });
+      const weights = model.getWeights();
+      model.dispose();
+      return { card, weights, saved: readFileSync(join(out, WEIGHTS_FILE)), resume: readFileSync(join(out, 'resume.safetensors')) };
+    } finally {
+      setHelperThreads(undefined);
+    }
+  };
+  const inline = await run(1);
+  const overlapped = await run(2);
+  assert.equal(inline.card.status, 'early-stopped');
+  assert.ok(inline.card.epochsRun < 30);
+  assert.deepEqual([inline.card.backend.threads, overlapped.card.backend.threads], [1, 2]);
+  const strip = (c: typeof inline.card) => ({ ...c, backend: { ...c.backend, threads: 0 }, history: c.history.map(({ trainSeconds: _t, evalSeconds: _e, ...h }) => h), wallSeconds: 0, createdAt: '', updatedAt: '', name: '' });
+  assert.deepEqual(strip(overlapped.card), strip(inline.card));
+  assert.deepEqual(overlapped.saved, inline.saved);
+  // the model a stopped run returns is its last completed epoch's, not the one trained ahead
+  assert.deepEqual(overlapped.weights.user.data, inline.weights.user.data);
+  const state = (b: Buffer) => { const { metadata } = decodeSafetensors(b, 'resume'); const s = JSON.parse(metadata.state); delete s.wallSeconds; delete s.createdAt; s.history = s.history.map(({ trainSeconds: _t, evalSeconds: _e, ...h }: Record<string, unknown>) => h); return s; };
+  assert.deepEqual(state(overlapped.resume), state(inline.resume));
+  assert.deepEqual(decodeSafetensors(overlapped.resume, 'r').tensors['param.user'].data, decodeSafetensors(inline.resume, 'r').tensors['param.user'].data);
+});
+
+test('the native BPR step takes the tfjs step\'s update (loss, gradients, Adam with coupled L2) up to float rounding', async () => {
+  await initBackend('wasm');
+  const ds = tinyDataset(7);
+  const t = sampleTriples(ds, new Rng(2));
+  const make = () => new BprMf({ numUsers: ds.numUsers, numItems: ds.numItems, dim: 12 }, 5);
+  const a = make();
+  const b = make();
+  const optA = new AdamL2({ lr: 0.01, weightDecay: 1e-3 });
+  const optB = new AdamL2({ lr: 0.01, weightDecay: 1e-3 });
+  const native = new NativeBprStep(b, optB, 256);
+  for (let s = 0; s < 3; s++) {
+    const ids = (x: Int32Array) => x.subarray(s * 256, (s + 1) * 256);
+    const batch = { users: tf.tensor1d(ids(t.users), 'int32'), pos: tf.tensor1d(ids(t.pos), 'int32'), neg: tf.tensor1d(ids(t.neg), 'int32'), userIds: ids(t.users), posIds: ids(t.pos), negIds: ids(t.neg), epoch: 0, index: s };
+    const tfjs = trainingStep(a, [], { ...a.variables }, optA, batch);
+    const loss = native.run(ids(t.users), ids(t.pos), ids(t.neg));
+    assert.ok(Math.abs(loss - tfjs.loss) < 1e-4 * Math.abs(tfjs.loss), `loss ${loss} vs ${tfjs.loss}`);
+  }
+  native.syncToModel();
+  native.dispose();
+  assert.equal(optB.step, 3);
+  for (const name of ['user', 'item']) {
+    const diff = maxAbsDiff(a.getWeights()[name].data, b.getWeights()[name].data);
+    assert.ok(diff < 1e-6, `${name} differs by ${diff}`);
+  }
+  const ma = optA.state().tensors['v.item'].dataSync();
+  const mb = optB.state().tensors['v.item'].dataSync();
+  assert.ok(maxAbsDiff(ma, mb) < 1e-9, 'second moments');
+});
+
+test('adamRows (rows without a gradient skip reading it) gives the dense SIMD Adam\'s floats, zeroes the gradient rows it read', async () => {
+  const { instantiateBprSimd } = await import('../src/wasm/bpr-simd.js');
+  const { ADAM_WASM_SHARED } = await import('../src/wasm/adam-simd.js');
+  const memory = new WebAssembly.Memory({ initial: 16, maximum: 1024, shared: true });
+  const rows = instantiateBprSimd(memory, 1024)!;
+  const dense = new WebAssembly.Instance(new WebAssembly.Module(ADAM_WASM_SHARED(1024)), { env: { memory } }).exports.adam as (...a: number[]) => void;
+  const F = new Float32Array(memory.buffer);
+  const flags = new Uint8Array(memory.buffer);
+  const rng = new Rng(9);
+  for (const d of [1, 3, 4, 13]) {
+    const n = 40 * d;
+    const pad = Math.ceil(n / 4) * 4 + 16;
+    const [p, g, m, v, p2, g2, m2, v2] = Array.from({ length: 8 }, (_x, k) => 256 + k * pad);
+    const touched = (256 + 8 * pad) * 4;
+    for (let i = 0; i < pad; i++) {
+      F[p + i] = F[p2 + i] = i % 11 === 0 ? 0 : rng.normal();
+      F[m + i] = F[m2 + i] = rng.normal() * 1e-3;
+      F[v + i] = F[v2 + i] = rng.float() * 1e-5;
+      F[g + i] = F[g2 + i] = 0;
+    }
+    for (let r = 0; r < 40; r++) {
+      flags[touched + r] = r % 3 === 0 ? 1 : 0;
+      if (r % 3 === 0) for (let k = 0; k < d; k++) F[g + r * d + k] = F[g2 + r * d + k] = rng.normal();
+    }
+    const hyper = [0.01, 1 / Math.sqrt(0.002), 1e-8, 0.9, 0.1, 0.999, 0.001, 1e-3];
+    dense(p * 4, g * 4, m * 4, v * 4, p * 4, m * 4, v * 4, Math.ceil(n / 4) * 4, ...hyper);
+    rows.adamRows(p2 * 4, g2 * 4, m2 * 4, v2 * 4, touched, 0, 40, d, ...hyper);
+    for (let i = 0; i < n; i++) {
+      assert.ok(Object.is(F[p + i], F[p2 + i]) && Object.is(F[m + i], F[m2 + i]) && Object.is(F[v + i], F[v2 + i]), `d=${d} element ${i}`);
+      assert.equal(F[g2 + i], 0);
+    }
+    for (let r = 0; r < 40; r++) assert.equal(flags[touched + r], 0);
+  }
 });

@@ -9,6 +9,7 @@ import {
 } from '@derrd/core';
 import { addSettingOptions, layer, readFlags } from '../flags.js';
 import { emit, info, UsageError } from '../output.js';
+import { Progress } from '../progress.js';
 import { INPUT_FORMATS, PREPARE_SETTINGS, SYNTH_SETTINGS, defaultsOf, toPrepareOptions, toSynthOptions } from '../settings.js';
 import { givenSettings } from './train.js';
 
@@ -170,6 +171,12 @@ export function registerDataCommands(program: Command): void {
   const synth = data
     .command('synth')
     .description('write the seeded synthetic data set as a TSV file (user, item, timestamp)')
+    .addHelpText('after', `
+Model: P(item i | user u) ∝ popularity_i · exp(affinity · <x_u, c_g(i)>), with popularity_i = rank_i^-exponent
+over a seeded permutation of ranks, x_u and c_g ~ N(0, I/dim), and items dealt into --clusters groups that share
+a factor c_g. Each user takes LogNormal(mean --mean-interactions, sigma 0.7) items (at least 5, at most items/4)
+without replacement from P(. | u). Cost O(users · clusters · dim + interactions); --clusters >= --items gives
+every item its own factor. One seed gives one data set.`)
     .requiredOption('-o, --out <file>', 'output TSV file')
     .option('--force', 'overwrite the output file', false)
     .option('--json', 'print the result as JSON', false);
@@ -178,7 +185,9 @@ export function registerDataCommands(program: Command): void {
     const out = String(opts.out);
     checkSynthOut(out, Boolean(opts.force));
     const settings: SynthOptions = toSynthOptions(layer(defaultsOf(SYNTH_SETTINGS), readFlags(cmd, SYNTH_SETTINGS)));
-    const generated = generateSynthetic(settings);
+    const bar = new Progress('synth', settings.numUsers ?? SYNTH_DEFAULTS.numUsers);
+    const generated = generateSynthetic(settings, (done) => bar.update(done));
+    bar.done();
     writeFileAtomic(out, toTsv(generated));
     const result = { out, interactions: generated.users.length, users: generated.settings.numUsers, items: generated.settings.numItems, settings: generated.settings };
     emit({ json: Boolean(opts.json) }, result, () => `wrote ${out}: ${result.interactions} interactions, ${result.users} users, ${result.items} items`);

@@ -20,7 +20,7 @@ export function trainReporter(label: string, describe?: () => string): (e: Train
   let bar: Progress | null = null;
   return (e) => {
     if (e.type === 'start') {
-      info(`${label}: backend ${e.backend.name}${e.backend.simd ? ' (SIMD)' : ''}, ${e.backend.threads} thread, ${e.parameters.toLocaleString('en-US')} parameters, ${e.batches} batches/epoch${e.resumed ? `, resumed at epoch ${e.startEpoch}` : ''}`);
+      info(`${label}: backend ${e.backend.name}${e.backend.simd ? ' (SIMD)' : ''}, ${e.backend.threads} thread${e.backend.threads === 1 ? '' : 's'}, ${e.parameters.toLocaleString('en-US')} parameters, ${e.batches} batches/epoch${e.resumed ? `, resumed at epoch ${e.startEpoch}` : ''}`);
     } else if (e.type === 'batch') {
       if (e.batch === 1) bar = new Progress(`${label} epoch ${e.epoch}`, e.batches, { delayMs: 500 });
       bar?.update(e.batch);

@@ -1,12 +1,14 @@
 /**
  * The teacher's top-N unobserved items per user (training positives excluded), in rank order: what RRD, RD and CD
- * distil. Computed once in blocks (one matrix product per block of users) and cached next to the teacher, keyed by
- * the teacher's weights and the data set; a stale or corrupt cache is rebuilt.
+ * distil. Computed once and cached next to the teacher, keyed by the teacher's weights and the data set; a stale or
+ * corrupt cache is rebuilt. A dot-product teacher (BPR) is ranked by topKeysPerRow, fused and on both cores; others
+ * score blocks of users with their tfjs scorer. The item side (IR-RRD) likewise: topKeysPerRow with items as queries.
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { bytesOf, sha256, topIndices, writeFileAtomic, type Dataset } from '@derrd/core';
 import type { RecModel } from '../models/model.js';
+import { topKeysPerRow } from '../parallel/top-keys-per-row.js';
 
 export interface TeacherRanking {
   topN: number;
@@ -24,6 +26,16 @@ interface CacheMeta {
 }
 
 export function computeTeacherRanking(teacher: RecModel, ds: Dataset, topN: number, onProgress?: (done: number, total: number) => void): TeacherRanking {
+  const tables = teacher.dotTables?.();
+  if (tables) {
+    const items = topKeysPerRow({ queries: tables.users, keys: tables.items, dim: teacher.config.dim, topN, exclude: { indptr: ds.trainIndptr, indices: ds.trainItems }, onProgress });
+    return { topN, numUsers: ds.numUsers, items };
+  }
+  return computeTeacherRankingWithScorer(teacher, ds, topN, onProgress);
+}
+
+/** The ranking from the model's tfjs scorer, a block of users at a time (any model; the reference for the fused path). */
+export function computeTeacherRankingWithScorer(teacher: RecModel, ds: Dataset, topN: number, onProgress?: (done: number, total: number) => void): TeacherRanking {
   const scorer = teacher.createScorer();
   const items = new Int32Array(ds.numUsers * topN).fill(-1);
   const block = 256;
@@ -114,14 +126,39 @@ function kthLargest(x: Float32Array, k: number): number {
 }
 
 /**
- * Same block scoring as the user side (one `scoreAll` per block of users, training pairs masked), read by columns:
+ * The item side's ranking. A dot-product teacher: topKeysPerRow with the item table as queries and the user table as
+ * keys, each item's training users excluded (the same float32 dot products in dimension order as the scorer's
+ * matMul, ties to the lower user id, so the same lists); others: the tfjs scorer, read by columns.
+ */
+export function computeTeacherItemRanking(teacher: RecModel, ds: Dataset, topN: number, onProgress?: (done: number, total: number) => void): TeacherItemRanking {
+  const tables = teacher.dotTables?.();
+  if (tables) {
+    const users = topKeysPerRow({ queries: tables.items, keys: tables.users, dim: teacher.config.dim, topN, exclude: trainingUsersByItem(ds), onProgress });
+    return { topN, numItems: ds.numItems, users };
+  }
+  return computeTeacherItemRankingWithScorer(teacher, ds, topN, onProgress);
+}
+
+/** The training pairs by item: indices[indptr[i] .. indptr[i+1]) are item i's training users (ascending). */
+function trainingUsersByItem(ds: Dataset): { indptr: Int32Array; indices: Int32Array } {
+  const indptr = new Int32Array(ds.numItems + 1);
+  for (let k = 0; k < ds.trainItems.length; k++) indptr[ds.trainItems[k] + 1]++;
+  for (let i = 0; i < ds.numItems; i++) indptr[i + 1] += indptr[i];
+  const fill = indptr.slice(0, ds.numItems);
+  const indices = new Int32Array(ds.trainItems.length);
+  for (let u = 0; u < ds.numUsers; u++) for (let k = ds.trainIndptr[u]; k < ds.trainIndptr[u + 1]; k++) indices[fill[ds.trainItems[k]]++] = u;
+  return { indptr, indices };
+}
+
+/**
+ * Any model (the reference for the fused path): same block scoring as the user side (one `scoreAll` per block of users, training pairs masked), read by columns:
  * each item appends the users that can still enter its top N to a buffer of 1.5·N, kept in ascending user order;
  * when the buffer fills, its N-th best score v is selected, the buffer cut (stably) to the N best — ties at v go to
  * the lower user ids — and from then on only scores above v enter (a later equal score loses the tie). Amortised
  * O(1) per user-item pair; memory numItems × 1.5·N pairs, not the users × items matrix. Items are scanned in bands
  * so that a band's buffers stay in cache.
  */
-export function computeTeacherItemRanking(teacher: RecModel, ds: Dataset, topN: number, onProgress?: (done: number, total: number) => void): TeacherItemRanking {
+export function computeTeacherItemRankingWithScorer(teacher: RecModel, ds: Dataset, topN: number, onProgress?: (done: number, total: number) => void): TeacherItemRanking {
   const block = 256;
   const itemBand = 64;
   const capacity = topN + Math.max(16, topN >> 1);

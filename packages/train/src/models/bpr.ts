@@ -52,6 +52,10 @@ export class BprMf extends BaseModel {
     ];
   }
 
+  dotTables(): { users: Float32Array; items: Float32Array } {
+    return { users: Float32Array.from(this.user.dataSync() as Float32Array), items: Float32Array.from(this.item.dataSync() as Float32Array) };
+  }
+
   createScorer(): Scorer {
     const d = this.config.dim;
     const numItems = this.config.numItems;

@@ -48,6 +48,11 @@ export interface RecModel {
   /** user and item representations for distillation */
   representations(): Representation[];
   createScorer(): Scorer;
+  /**
+   * Models whose score is the dot product of a user row and an item row give copies of both tables (row-major
+   * [numUsers × dim] and [numItems × dim]): evaluation and teacher rankings then run fused on both cores.
+   */
+  dotTables?(): { users: Float32Array; items: Float32Array };
   parameterCount(): number;
   getWeights(): Record<string, WeightTensor>;
   setWeights(weights: Record<string, WeightTensor>): void;

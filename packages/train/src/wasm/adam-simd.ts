@@ -8,7 +8,7 @@
  *   gk = g + wd·p;  mk = b1·m + (1−b1)·gk;  vk = b2·v + (1−b2)·gk²;  p' = p − stepSize·mk / (√vk·invSqrtBc2 + eps)
  */
 
-import { F32, I32, V128, get, i32add, i32const, i32geu, i32mul, name, section, set, splat, uleb, v128load as load, v128store as store, vadd as fadd, vdiv as fdiv, vmul as fmul, vsqrt as fsqrt, vsub as fsub } from './asm.js';
+import { F32, I32, V128, assembleModule, get, i32add, i32const, i32geu, i32mul, name, section, set, splat, uleb, v128load as load, v128store as store, vadd as fadd, vdiv as fdiv, vmul as fmul, vsqrt as fsqrt, vsub as fsub, type WasmFunction } from './asm.js';
 
 // params 0..7 i32 (p g m v pOut mOut vOut n), 8..15 f32 (step inv eps b1 ob1 b2 ob2 wd)
 // locals 16 i, 17 end (i32); 18..25 splats of params 8..15; 26 pk, 27 gk, 28 mk, 29 vk (v128)
@@ -43,6 +43,10 @@ export const ADAM_WASM = new Uint8Array([
   ...section(7, [0x01, ...name('adam'), 0x00, 0x00]),
   ...section(10, [0x01, ...uleb(funcBody.length), ...funcBody]),
 ]);
+
+/** The same function as a module on a shared memory (for the native BPR step's two threads). */
+export const ADAM_FUNCTION: WasmFunction = { name: 'adam', params: [...new Array(8).fill(I32), ...new Array(8).fill(F32)], locals: [[2, I32], [12, V128]], body: body.slice(0, -1) };
+export const ADAM_WASM_SHARED = (maxPages: number): Uint8Array<ArrayBuffer> => assembleModule([ADAM_FUNCTION], { sharedMaxPages: maxPages });
 
 export type AdamSimdFn = (
   p: number, g: number, m: number, v: number, pOut: number, mOut: number, vOut: number, n: number,

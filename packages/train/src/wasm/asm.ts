@@ -46,6 +46,7 @@ export const v128loadAt = (offset: number): number[] => [...simd(0x00), 0x00, ..
 export const v128storeAt = (offset: number): number[] => [...simd(0x0b), 0x00, ...uleb(offset)];
 export const v128zero = [...simd(0x0c), ...new Array(16).fill(0)];
 export const f32load = [0x2a, 0x02, 0x00];
+export const f32loadAt = (offset: number): number[] => [0x2a, 0x02, ...uleb(offset)];
 export const f32store = [0x38, 0x02, 0x00];
 export const i32loadAt = (offset: number): number[] => [0x28, 0x02, ...uleb(offset)];
 export const i32storeAt = (offset: number): number[] => [0x36, 0x02, ...uleb(offset)];
