@@ -46,7 +46,7 @@ function setup(models: ('bpr' | 'neumf')[]) {
 
 const testMetrics = (dir: string, data: string) => JSON.parse(ok(['evaluate', dir, '--data', data, '--json'])).test as Record<string, number>;
 
-test('teacher import from safetensors written by Python\'s safetensors: BPR tables in another raw-id order with PyTorch names become the same teacher; it distils; bad imports get plain errors', { skip: !hasSafetensors && 'Python 3 with numpy and safetensors is not installed' }, () => {
+test('teacher import from safetensors written by Python\'s safetensors: BPR tables in another raw-id order with PyTorch names become the same teacher; it distils; bad imports get plain errors', { skip: !hasSafetensors && 'python: Python 3 with numpy and safetensors is not installed' }, () => {
   const { dir, data } = setup(['bpr']);
   const file = join(dir, 'outside.safetensors');
   const ids = join(dir, 'ids.json');
@@ -79,7 +79,7 @@ test('teacher import from safetensors written by Python\'s safetensors: BPR tabl
   assert.equal(distilled.method.teacher.weightsSha256, card.weights.sha256);
 });
 
-test('teacher import of a NeuMF from PyTorch\'s layout: nn.Linear\'s [out, in] matrices are transposed, the four tables re-ordered', { skip: !hasSafetensors && 'Python 3 with numpy and safetensors is not installed' }, () => {
+test('teacher import of a NeuMF from PyTorch\'s layout: nn.Linear\'s [out, in] matrices are transposed, the four tables re-ordered', { skip: !hasSafetensors && 'python: Python 3 with numpy and safetensors is not installed' }, () => {
   const { dir, data } = setup(['neumf']);
   const file = join(dir, 'neumf.safetensors');
   const ids = join(dir, 'ids.json');
@@ -121,7 +121,7 @@ test('teacher import from ONNX: derrd\'s own exported model and (Python onnx) a 
   assert.ok(a.filter((x, k) => x === b[k]).length >= 0.99 * a.length);
 
   // the outside models are written by Python's onnx: without it this part is reported as skipped, not passed
-  await t.test('a pairs and an all-items model written by Python\'s onnx', { skip: !hasOnnx && 'Python 3 with numpy, safetensors and onnx is not installed (.ci/run installs them from the local wheels)' }, () => {
+  await t.test('a pairs and an all-items model written by Python\'s onnx', { skip: !hasOnnx && 'python: Python 3 with numpy, safetensors and onnx is not installed (.ci/run installs them from the local wheels)' }, () => {
     const ids = join(dir, 'ids.json');
     outsideTeacher(['--weights', join(teacher, 'model.safetensors'), '--data', data, '--out', join(dir, 'x.safetensors'), '--ids', ids, '--onnx-pairs', join(dir, 'pairs.onnx'), '--onnx-all-items', join(dir, 'all.onnx')]);
     for (const [name, signature, names] of [['pairs', 'pairs', { user: 'uid', item: 'iid', score: 'score' }], ['all', 'all-items', { user: 'user', score: 'logits' }]] as const) {

@@ -63,7 +63,7 @@ for (const kind of ['bpr', 'neumf'] as const) {
     await rec.close();
   });
 
-  test(`${kind}: exports pass the standard ONNX checker (strict) and shape inference at opsets 11, 13, 17 and 21`, { skip: !hasPythonOnnx && 'python onnx package not installed (.ci/run installs it from the local wheel when present)' }, async () => {
+  test(`${kind}: exports pass the standard ONNX checker (strict) and shape inference at opsets 11, 13, 17 and 21`, { skip: !hasPythonOnnx && 'python: the onnx package is not installed (.ci/run installs it from the local wheel when present)' }, async () => {
     for (const opset of [11, 13, 17, 21]) {
       const out = join(work, `${kind}-opset${opset}.onnx`);
       await exportCheckpoint({ checkpoint: ckpt[kind], out, opset });
