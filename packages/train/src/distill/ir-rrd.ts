@@ -15,23 +15,13 @@ import type { RecModel } from '../models/model.js';
 import type { Batch, LossTerm } from '../terms.js';
 import { itemSideSimd, layout, type ItemSideSimd } from './item-side-simd.js';
 import type { TeacherItemRanking } from './teacher-ranking.js';
+import type { RrdSettings } from './rrd.js';
 
-export interface IrSettings {
-  /** λ_IR */
-  lambda: number;
-  /** K_I interesting users per item */
-  interesting: number;
-  /** L_I uninteresting users per item */
-  uninteresting: number;
-  /** N: length of the teacher's per-item user ranking sampled from */
-  topN: number;
-  /** T in exp(−rank/T) */
-  temperature: number;
-  /** 'sample' (the paper) or 'top' (the teacher's first K_I users, as RRD's later variant) */
-  sampling: 'sample' | 'top';
-  /** the student score ranked: 'raw' (inner product / logit), or 'sigmoid' (NeuMF's probability, as its RRD); absent: raw */
-  score?: 'raw' | 'sigmoid';
-}
+/**
+ * The item side's settings are RRD's, read per item: `interesting` / `uninteresting` are K_I / L_I users per item,
+ * `topN` the length of the teacher's per-item user ranking, `sampling` 'top' takes its first K_I users.
+ */
+export type IrSettings = RrdSettings;
 
 /** Where a batch's items come from: the RRD term's epoch samples for the batch's users (`RrdTerm.sampledItems`). */
 export interface BatchItemSource {

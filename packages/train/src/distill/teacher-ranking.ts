@@ -17,14 +17,6 @@ export interface TeacherRanking {
   items: Int32Array;
 }
 
-interface CacheMeta {
-  teacherWeightsSha256: string;
-  datasetHash: string;
-  topN: number;
-  numUsers: number;
-  sha256: string;
-}
-
 export function computeTeacherRanking(teacher: RecModel, ds: Dataset, topN: number, onProgress?: (done: number, total: number) => void): TeacherRanking {
   const tables = teacher.dotTables?.();
   if (tables) {
@@ -58,33 +50,41 @@ export function computeTeacherRankingWithScorer(teacher: RecModel, ds: Dataset, 
   return { topN, numUsers: ds.numUsers, items };
 }
 
-/** Loads the cached ranking when it matches teacher, data and N; otherwise computes and saves it. */
-export function teacherRanking(
-  teacherDir: string, teacher: RecModel, teacherWeightsSha256: string, ds: Dataset, topN: number,
-  onProgress?: (done: number, total: number) => void,
-): { ranking: TeacherRanking; cached: boolean } {
-  const file = join(teacherDir, `ranking-top${topN}.i32`);
+/**
+ * An Int32Array cached in `file` with its metadata in `file.json`: read back when every key of `expected` matches
+ * and the bytes match their sha256 and `length`; otherwise (missing, stale or unreadable) computed and saved.
+ */
+function cachedInt32(file: string, expected: Record<string, string | number>, length: number, compute: () => Int32Array): { data: Int32Array; cached: boolean } {
   const metaFile = `${file}.json`;
-  const expected = { teacherWeightsSha256, datasetHash: ds.manifest.hash, topN, numUsers: ds.numUsers };
   if (existsSync(file) && existsSync(metaFile)) {
     try {
-      const meta = JSON.parse(readFileSync(metaFile, 'utf8')) as CacheMeta;
+      const meta = JSON.parse(readFileSync(metaFile, 'utf8')) as Record<string, unknown>;
       const bytes = readFileSync(file);
-      if (meta.teacherWeightsSha256 === expected.teacherWeightsSha256 && meta.datasetHash === expected.datasetHash && meta.topN === topN
-        && meta.numUsers === ds.numUsers && sha256(bytes) === meta.sha256 && bytes.byteLength === ds.numUsers * topN * 4) {
-        const items = new Int32Array(ds.numUsers * topN);
-        bytesOf(items).set(bytes);
-        return { ranking: { topN, numUsers: ds.numUsers, items }, cached: true };
+      if (Object.keys(expected).every((k) => meta[k] === expected[k]) && sha256(bytes) === meta.sha256 && bytes.byteLength === length * 4) {
+        const data = new Int32Array(length);
+        bytesOf(data).set(bytes);
+        return { data, cached: true };
       }
     } catch {
       // unreadable cache: rebuild below
     }
   }
-  const ranking = computeTeacherRanking(teacher, ds, topN, onProgress);
-  const bytes = bytesOf(ranking.items);
+  const data = compute();
+  const bytes = bytesOf(data);
   writeFileAtomic(file, bytes);
-  writeFileAtomic(metaFile, JSON.stringify({ ...expected, sha256: sha256(bytes) } satisfies CacheMeta, null, 2) + '\n');
-  return { ranking, cached: false };
+  writeFileAtomic(metaFile, JSON.stringify({ ...expected, sha256: sha256(bytes) }, null, 2) + '\n');
+  return { data, cached: false };
+}
+
+/** Loads the cached ranking when it matches teacher, data and N; otherwise computes and saves it. */
+export function teacherRanking(
+  teacherDir: string, teacher: RecModel, teacherWeightsSha256: string, ds: Dataset, topN: number,
+  onProgress?: (done: number, total: number) => void,
+): { ranking: TeacherRanking; cached: boolean } {
+  const expected = { teacherWeightsSha256, datasetHash: ds.manifest.hash, topN, numUsers: ds.numUsers };
+  const { data, cached } = cachedInt32(join(teacherDir, `ranking-top${topN}.i32`), expected, ds.numUsers * topN,
+    () => computeTeacherRanking(teacher, ds, topN, onProgress).items);
+  return { ranking: { topN, numUsers: ds.numUsers, items: data }, cached };
 }
 
 /**
@@ -243,40 +243,13 @@ export function computeTeacherItemRankingWithScorer(teacher: RecModel, ds: Datas
   return { topN, numItems, users: out };
 }
 
-interface ItemCacheMeta {
-  side: 'item';
-  teacherWeightsSha256: string;
-  datasetHash: string;
-  topN: number;
-  numItems: number;
-  sha256: string;
-}
-
 /** The item side's cache, `item-ranking-top<N>.i32` next to the teacher: same rules as `teacherRanking`. */
 export function teacherItemRanking(
   teacherDir: string, teacher: RecModel, teacherWeightsSha256: string, ds: Dataset, topN: number,
   onProgress?: (done: number, total: number) => void,
 ): { ranking: TeacherItemRanking; cached: boolean } {
-  const file = join(teacherDir, `item-ranking-top${topN}.i32`);
-  const metaFile = `${file}.json`;
-  const expected = { side: 'item' as const, teacherWeightsSha256, datasetHash: ds.manifest.hash, topN, numItems: ds.numItems };
-  if (existsSync(file) && existsSync(metaFile)) {
-    try {
-      const meta = JSON.parse(readFileSync(metaFile, 'utf8')) as ItemCacheMeta;
-      const bytes = readFileSync(file);
-      const same = (Object.keys(expected) as (keyof typeof expected)[]).every((k) => meta[k] === expected[k]);
-      if (same && sha256(bytes) === meta.sha256 && bytes.byteLength === ds.numItems * topN * 4) {
-        const users = new Int32Array(ds.numItems * topN);
-        bytesOf(users).set(bytes);
-        return { ranking: { topN, numItems: ds.numItems, users }, cached: true };
-      }
-    } catch {
-      // unreadable cache: rebuild below
-    }
-  }
-  const ranking = computeTeacherItemRanking(teacher, ds, topN, onProgress);
-  const bytes = bytesOf(ranking.users);
-  writeFileAtomic(file, bytes);
-  writeFileAtomic(metaFile, JSON.stringify({ ...expected, sha256: sha256(bytes) } satisfies ItemCacheMeta, null, 2) + '\n');
-  return { ranking, cached: false };
+  const expected = { side: 'item', teacherWeightsSha256, datasetHash: ds.manifest.hash, topN, numItems: ds.numItems };
+  const { data, cached } = cachedInt32(join(teacherDir, `item-ranking-top${topN}.i32`), expected, ds.numItems * topN,
+    () => computeTeacherItemRanking(teacher, ds, topN, onProgress).users);
+  return { ranking: { topN, numItems: ds.numItems, users: data }, cached };
 }
