@@ -1,10 +1,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { derrd, CLI, ROOT } from './helpers.js';
+import { derrd, runAndKillAfterEpochs } from './helpers.js';
 
 const tmp = () => mkdtempSync(join(tmpdir(), 'derrd-traincli-'));
 
@@ -27,23 +26,7 @@ test('kill -9 during training, then --resume: the result equals an uninterrupted
   assert.equal(full.status, 0, full.stderr);
 
   const killed = join(dir, 'killed');
-  const child = spawn(process.execPath, [CLI, ...trainArgs(data, killed, 6)], { cwd: ROOT, stdio: 'ignore' });
-  const cardFile = join(killed, 'card.json');
-  await new Promise<void>((resolve, reject) => {
-    const started = Date.now();
-    const poll = setInterval(() => {
-      try {
-        if (existsSync(cardFile) && JSON.parse(readFileSync(cardFile, 'utf8')).epochsRun >= 2) {
-          clearInterval(poll);
-          child.kill('SIGKILL');
-          resolve();
-        }
-      } catch { /* card being replaced: next poll */ }
-      if (Date.now() - started > 60_000) { clearInterval(poll); child.kill('SIGKILL'); reject(new Error('training did not reach epoch 2')); }
-    }, 20);
-  });
-  await new Promise((r) => child.once('exit', r));
-  const before = JSON.parse(readFileSync(cardFile, 'utf8'));
+  const before = await runAndKillAfterEpochs(trainArgs(data, killed, 6), join(killed, 'card.json'), 2);
   assert.ok(before.epochsRun < 6, 'the run was killed before finishing');
 
   const resumed = derrd([...trainArgs(data, killed, 6), '--resume', '--json']);

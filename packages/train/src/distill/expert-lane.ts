@@ -11,7 +11,7 @@ import { availableParallelism } from 'node:os';
 import { InputError } from '@derrd/core';
 import { MessageChannel, Worker, type MessagePort } from 'node:worker_threads';
 import type { MixtureDims } from './expert-kernel.js';
-import { compiledWorkerExecArgv } from '../parallel/worker-options.js';
+import { startWorker } from '../parallel/worker-options.js';
 
 /** indexes into the control words shared with the worker */
 export const CONTROL = { request: 0, done: 1, failed: 2, ready: 3 } as const;
@@ -52,7 +52,7 @@ export class ExpertLane {
     this.port = port1;
     // tests and scripts run the compiled package; a source checkout run through tsx loads the .ts worker
     const ext = import.meta.url.endsWith('.ts') ? '.ts' : '.js';
-    this.worker = new Worker(new URL(`./expert-lane-worker${ext}`, import.meta.url), { workerData: { shared, port: port2 }, transferList: [port2], execArgv: ext === '.js' ? compiledWorkerExecArgv() : undefined });
+    this.worker = startWorker(new URL(`./expert-lane-worker${ext}`, import.meta.url), { workerData: { shared, port: port2 }, transferList: [port2] });
     // an idle lane must not keep the process alive
     this.worker.unref();
     this.port.unref();

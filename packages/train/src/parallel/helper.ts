@@ -17,7 +17,7 @@ import { availableParallelism } from 'node:os';
 import { MessageChannel, Worker, type MessagePort } from 'node:worker_threads';
 import { InputError } from '@derrd/core';
 import { runChunk, type JobArgs, type JobKind, type ThreadContext } from './jobs.js';
-import { compiledWorkerExecArgv } from './worker-options.js';
+import { startWorker } from './worker-options.js';
 
 /** control words: [0] request sequence, [1] helper ready, [2] chunks the helper has finished (for tests) */
 export const CONTROL = { request: 0, ready: 1, helperChunks: 2 } as const;
@@ -98,7 +98,7 @@ export class Helper {
     this.port = port1;
     // tests and scripts run the compiled package; a source checkout run through tsx loads the .ts worker
     const ext = import.meta.url.endsWith('.ts') ? '.ts' : '.js';
-    this.worker = new Worker(new URL(`./helper-worker${ext}`, import.meta.url), { workerData: { shared, port: port2 }, transferList: [port2], execArgv: ext === '.js' ? compiledWorkerExecArgv() : undefined });
+    this.worker = startWorker(new URL(`./helper-worker${ext}`, import.meta.url), { workerData: { shared, port: port2 }, transferList: [port2] });
     // an idle helper must not keep the process alive
     this.worker.unref();
     this.port.unref();
