@@ -264,3 +264,11 @@ test('RRD: the relaxed ranking loss by its definition on random rows, its gradie
     assert.equal(tf.tidy(() => term.loss(batch([2], [1], [5])).dataSync()[0]), 0);
   }
 });
+
+test('DE temperature by hand: τ_0 at epochs 0 and 1, then start·(end/start)^((e−1)/anneal), held at end after annealing', () => {
+  const s = { tauStart: 2, tauEnd: 0.02, annealEpochs: 2 };
+  const expected = [2, 2, 2 * Math.pow(0.01, 0.5), 0.02, 0.02, 0.02];
+  for (const [e, tau] of expected.entries()) close(deTemperature(e, s), tau, 1e-12, `τ at epoch ${e}`);
+  // never below τ_end, even where the formula would go under it
+  close(deTemperature(50, s), 0.02, 1e-12, 'τ at epoch 50');
+});

@@ -34,12 +34,12 @@ function scriptedTerm(model: RecModel, fractions: number[]): LossTerm {
   };
 }
 
-async function scriptedRun(fractions: number[], patience: number, maxEpochs = 20) {
-  const out = mkdtempSync(join(tmpdir(), 'derrd-select-'));
+async function scriptedRun(fractions: number[], patience: number, maxEpochs = 20, again?: { out: string }) {
+  const out = again?.out ?? mkdtempSync(join(tmpdir(), 'derrd-select-'));
   const events: Extract<TrainEvent, { type: 'epoch' }>[] = [];
   const config = { ...TRAIN_DEFAULTS, dim: ds.numItems, maxEpochs, patience, lr: 1e-9, weightDecay: 0, batchSize: 4096 };
   const { card, model } = await train({
-    dataset: ds, datasetPath: 'tiny', config, out, backend: 'cpu', buildTerms: (m) => [scriptedTerm(m, fractions)],
+    dataset: ds, datasetPath: 'tiny', config, out, backend: 'cpu', resume: again !== undefined, buildTerms: (m) => [scriptedTerm(m, fractions)],
     onEvent: (e) => { if (e.type === 'epoch') events.push(e); },
   });
   model.dispose();
@@ -62,6 +62,15 @@ test('scripted validation HR 0.2, 0.9, 0.6, 0.9 (a tie), 0.5: saved weights are 
   const signs = Array.from({ length: ds.numUsers }, (_v, u) => Math.round(user[u * ds.numItems + ds.validItem[u]]));
   assert.deepEqual(signs, Array.from({ length: ds.numUsers }, (_v, u) => (u < 54 ? 1 : -1)));
   assert.equal(readCard(out).status, 'early-stopped');
+  // the run's wall time is the sum of its epochs' training and evaluation times
+  const sum = card.history.reduce((a, h) => a + h.trainSeconds + h.evalSeconds, 0);
+  assert.ok(Math.abs(card.wallSeconds - sum) < 1e-9 && card.wallSeconds > 0, `${card.wallSeconds} vs ${sum}`);
+  // resuming a run that already early-stopped trains nothing more (its resume file is still there)
+  const again = await scriptedRun([0.2, 0.9, 0.6, 0.9, 0.5, 1, 1], 3, 20, { out });
+  assert.equal(again.events.length, 0);
+  assert.equal(again.card.status, 'early-stopped');
+  assert.equal(again.card.epochsRun, 5);
+  assert.equal(again.card.savedEpoch, 1);
 });
 
 test('scripted run: patience 1 stops at the first non-improving epoch; a late improvement within patience resets it and is saved', async () => {
