@@ -63,6 +63,7 @@ export const TRAIN_SETTINGS: readonly Setting[] = [
   { name: 'batch-size', type: int(1), defaultText: perModel('batchSize'), formerly: ['batchSize'], doc: 'triples per batch' },
   { name: 'lr', type: positive, default: TRAIN_DEFAULTS.lr, doc: 'Adam learning rate' },
   { name: 'weight-decay', type: nonNegative, defaultText: perModel('weightDecay'), formerly: ['weightDecay'], doc: 'coupled L2, as PyTorch Adam\'s weight_decay' },
+  { name: 'optimizer', type: choice(['adam', 'lazy-adam']), default: 'adam', doc: 'adam: every row moves every step, as PyTorch\'s Adam(weight_decay) (the paper\'s recipe; a step costs O(users + items)) | lazy-adam: only the batch\'s rows move, their L2 included (a step costs O(batch); BPR without distillation terms only; other results, see docs/results.md)' },
   { name: 'patience', type: int(1), default: TRAIN_DEFAULTS.patience, doc: 'early stop after this many epochs without a validation improvement' },
   { name: 'seed', type: int(0), default: TRAIN_DEFAULTS.seed, doc: 'seed for initialisation, sampling and shuffling' },
   { name: 'negatives', type: int(1), default: TRAIN_DEFAULTS.negatives ?? 1, doc: 'negatives per training positive, re-drawn every epoch (the authors\' num_ns)' },
@@ -146,7 +147,7 @@ export function defaultsOf(settings: readonly Setting[]): Values {
 export function trainValues(config: TrainConfig): Values {
   return {
     model: config.model, dim: config.dim, epochs: config.maxEpochs, 'batch-size': config.batchSize, lr: config.lr, 'weight-decay': config.weightDecay,
-    patience: config.patience, seed: config.seed, negatives: config.negatives ?? 1, protocol: config.protocol, 'select-cutoff': config.selectCutoff,
+    optimizer: config.optimizer ?? 'adam', patience: config.patience, seed: config.seed, negatives: config.negatives ?? 1, protocol: config.protocol, 'select-cutoff': config.selectCutoff,
   };
 }
 
@@ -166,6 +167,8 @@ export function toTrainConfig(v: Values): TrainConfig {
     protocol: v.protocol as TrainConfig['protocol'],
     selectCutoff: v['select-cutoff'] as number,
     negatives: v.negatives as number,
+    // absent for adam, so the identity of runs made before the setting existed is unchanged
+    ...(v.optimizer === 'lazy-adam' ? { optimizer: 'lazy-adam' as const } : {}),
   };
 }
 

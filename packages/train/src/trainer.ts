@@ -40,6 +40,11 @@ export interface TrainConfig {
   selectCutoff: number;
   /** negatives per training positive, re-drawn every epoch (the authors' num_ns) */
   negatives?: number;
+  /**
+   * adam (absent): every row moves every step, as PyTorch's Adam(weight_decay) — the paper's recipe, O(parameters) a
+   * step. lazy-adam: only the rows in the batch move (their L2 included), O(batch · d) a step; other results.
+   */
+  optimizer?: 'adam' | 'lazy-adam';
 }
 
 /** The DE-RRD code's recipe (derrd-method.md §1.4). */
@@ -148,6 +153,12 @@ export async function train(options: TrainOptions): Promise<{ card: ModelCard; m
   const model = createModel(config.model, { numUsers: ds.numUsers, numItems: ds.numItems, dim: config.dim }, config.seed);
   const terms = [...(options.terms ?? []), ...(options.buildTerms?.(model) ?? [])];
   const identity = identityOf(config, ds.manifest.hash, options.method, terms);
+  const lazy = config.optimizer === 'lazy-adam';
+  if (lazy && !(model instanceof BprMf && terms.length === 0 && bprStepKind() === 'native')) {
+    model.dispose();
+    for (const t of terms) t.dispose();
+    throw new InputError('optimizer lazy-adam is available for a BPR model trained without distillation terms (derrd train --model bpr, or distill --method none); use optimizer adam here');
+  }
   const cardPath = join(out, CARD_FILE);
   const resumePath = join(out, RESUME_FILE);
 
@@ -208,7 +219,7 @@ export async function train(options: TrainOptions): Promise<{ card: ModelCard; m
   const numTrain = ds.trainItems.length * (config.negatives ?? 1);
   const batches = Math.ceil(numTrain / config.batchSize);
   // a BPR model without distillation terms trains on both cores without tfjs (models/bpr-step.ts)
-  const native = model instanceof BprMf && terms.length === 0 && bprStepKind() === 'native' ? new NativeBprStep(model, optimizer, config.batchSize) : null;
+  const native = model instanceof BprMf && terms.length === 0 && bprStepKind() === 'native' ? new NativeBprStep(model, optimizer, config.batchSize, { lazy }) : null;
   const backendUsed: BackendInfo = native ? { ...backend, threads: native.threads } : backend;
   emit({ type: 'start', backend: backendUsed, startEpoch, batches, parameters: model.parameterCount(), resumed: resumeState !== null });
 
@@ -564,4 +575,6 @@ function validateConfig(c: TrainConfig): void {
   if (!(c.weightDecay >= 0)) throw new InputError(`weightDecay must be >= 0, got ${c.weightDecay}`);
   if (c.protocol !== 'sampled' && c.protocol !== 'full') throw new InputError(`protocol must be sampled|full, got ${c.protocol}`);
   if (!DEFAULT_CUTOFFS.includes(c.selectCutoff as 5 | 10 | 20)) throw new InputError(`selectCutoff must be one of ${DEFAULT_CUTOFFS.join(', ')}`);
+  if (c.optimizer !== undefined && c.optimizer !== 'adam' && c.optimizer !== 'lazy-adam') throw new InputError(`optimizer must be adam|lazy-adam, got ${String(c.optimizer)}`);
+  if (c.optimizer === 'lazy-adam' && c.model !== 'bpr') throw new InputError(`optimizer lazy-adam is available for BPR only (model ${c.model}); use optimizer adam`);
 }

@@ -206,6 +206,43 @@ test('the native BPR step takes the tfjs step\'s update (loss, gradients, Adam w
   assert.ok(maxAbsDiff(ma, mb) < 1e-9, 'second moments');
 });
 
+test('lazy-adam: a step moves exactly the batch\'s rows (each once, duplicates included) and those as the dense step does; every other row and its moments stay', async () => {
+  await initBackend('wasm');
+  const ds = tinyDataset(7);
+  const t = sampleTriples(ds, new Rng(4));
+  const make = () => new BprMf({ numUsers: ds.numUsers, numItems: ds.numItems, dim: 12 }, 5);
+  const [a, b] = [make(), make()];
+  const before = a.getWeights();
+  const optA = new AdamL2({ lr: 0.01, weightDecay: 1e-3 });
+  const optB = new AdamL2({ lr: 0.01, weightDecay: 1e-3 });
+  const dense = new NativeBprStep(a, optA, 64);
+  const lazy = new NativeBprStep(b, optB, 64, { lazy: true });
+  // a batch with repeated users and items
+  const users = t.users.subarray(0, 64), pos = t.pos.subarray(0, 64), neg = t.neg.subarray(0, 64);
+  assert.ok(new Set(users).size < 64, 'the batch repeats users');
+  assert.equal(lazy.run(users, pos, neg), dense.run(users, pos, neg));
+  for (const x of [dense, lazy]) { x.syncToModel(); x.dispose(); }
+  const moved = { user: new Set(users), item: new Set([...pos, ...neg]) };
+  for (const name of ['user', 'item'] as const) {
+    const wa = a.getWeights()[name].data, wb = b.getWeights()[name].data, w0 = before[name].data;
+    const va = optA.state().tensors[`v.${name}`].dataSync(), vb = optB.state().tensors[`v.${name}`].dataSync();
+    const rows = name === 'user' ? ds.numUsers : ds.numItems;
+    for (let r = 0; r < rows; r++) {
+      for (let k = 0; k < 12; k++) {
+        const i = r * 12 + k;
+        if (moved[name].has(r)) {
+          assert.equal(wb[i], wa[i], `${name} row ${r}: the dense step's value`);
+          assert.equal(vb[i], va[i], `${name} row ${r}: the dense step's second moment`);
+        } else {
+          assert.equal(wb[i], w0[i], `${name} row ${r} stays`);
+          assert.equal(vb[i], 0, `${name} row ${r}: no moment`);
+          if (w0[i] !== 0) assert.notEqual(wa[i], w0[i], `${name} row ${r}: the dense step decays it`);
+        }
+      }
+    }
+  }
+});
+
 test('adamRows (rows without a gradient skip reading it) gives the dense SIMD Adam\'s floats, zeroes the gradient rows it read', async () => {
   const { instantiateBprSimd } = await import('../src/wasm/bpr-simd.js');
   const { ADAM_WASM_SHARED } = await import('../src/wasm/adam-simd.js');
