@@ -11,6 +11,7 @@
  * and the growth per size step of the per-epoch training time against the interaction count. The machine is shared:
  * the load average at each size is recorded with its figures. Writes bench/results/scale.{json,md}.
  *   npm run bench:scale [-- --sizes 5k,20k,100k --steps synth,prepare,teacher,eval,ranking,derrd --work runs/bench-scale --compare-ranking 5k,20k]
+ *                       [--teacher-optimizer adam|lazy-adam]   (lazy-adam: bench/results/scale-lazy-adam.{json,md})
  */
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
@@ -92,6 +93,10 @@ for (const s of sizes) if (!SIZES[s]) throw new Error(`unknown size ${s} (${Obje
 const steps = arg('steps', STEPS.join(',')).split(',') as Step[];
 for (const s of steps) if (!STEPS.includes(s)) throw new Error(`unknown step ${s} (${STEPS.join(', ')})`);
 const compareRanking = arg('compare-ranking', '5k,20k').split(',');
+// the teacher's optimizer (--teacher-optimizer lazy-adam: its own teacher directories and results file)
+const optimizer = arg('teacher-optimizer', 'adam');
+if (optimizer !== 'adam' && optimizer !== 'lazy-adam') throw new Error(`--teacher-optimizer takes adam or lazy-adam (got ${optimizer})`);
+const suffix = optimizer === 'adam' ? '' : `-${optimizer}`;
 const work = resolve(arg('work', join(root, 'runs', 'bench-scale')));
 mkdirSync(work, { recursive: true });
 const cli = join(root, 'packages', 'cli', 'dist', 'main.js');
@@ -121,7 +126,7 @@ for (const size of sizes) {
   const { users, items } = SIZES[size];
   const tsv = join(work, `synth-${size}.tsv`);
   const data = join(work, `data-${size}`);
-  const teacherDir = join(work, `teacher-${size}`);
+  const teacherDir = join(work, `teacher-${size}${optimizer === 'adam' ? '' : `-${optimizer}`}`);
   const row: Row = { size, users, items, interactions: 0, load: [loadavg()[0], 0], peakRssMB: {} };
   console.error(`== ${size}: ${users} users × ${items} items (load ${loadavg()[0].toFixed(1)})`);
   const step = (name: Step, cmd: string[]): Measured => {
@@ -135,7 +140,7 @@ for (const size of sizes) {
   row.interactions = (JSON.parse(readFileSync(join(data, 'manifest.json'), 'utf8')) as { counts: { interactions: number } }).counts.interactions;
   const epochsOf = (stdout: string) => (JSON.parse(stdout) as ModelCard).history.map((h) => ({ trainSeconds: h.trainSeconds, evalSeconds: h.evalSeconds }));
   if (steps.includes('teacher') || !existsSync(join(teacherDir, 'model.safetensors'))) {
-    row.teacherEpochs = epochsOf(step('teacher', node([cli, 'train', '--data', data, '-o', teacherDir, '--dim', '64', '--epochs', '3', '--force', '--json'])).stdout);
+    row.teacherEpochs = epochsOf(step('teacher', node([cli, 'train', '--data', data, '-o', teacherDir, '--dim', '64', '--epochs', '3', '--optimizer', optimizer, '--force', '--json'])).stdout);
   }
   const library = (name: 'eval' | 'ranking', extra: string[] = []) =>
     JSON.parse(step(name, node(['--import', 'tsx', join(root, 'scripts', 'bench-scale.ts'), '--stage', name, '--data', data, '--teacher', teacherDir, ...extra])).stdout.trim().split('\n').at(-1)!);
@@ -177,12 +182,12 @@ for (let k = 1; k < rows.length; k++) {
 }
 const md = [
   '# bench:scale', '',
-  `${new Date().toISOString()}, ${process.platform} ${process.arch}, Node ${process.version}; the load average (1 min) at the start and the end of each size is in the last column: the machine is shared.`, '',
+  `${new Date().toISOString()}, ${process.platform} ${process.arch}, Node ${process.version}; the load average (1 min) at the start and the end of each size is in the last column: the machine is shared. Teacher optimizer: ${optimizer}.`, '',
   ...lines, '',
   'Growth per size step (the teacher\'s epoch 1 training time):', '',
   '| step | interactions | teacher epoch training | synth | fused eval | DE-RRD epoch 0 |', '| --- | --- | --- | --- | --- | --- |', ...growth, '',
 ];
 console.log(md.join('\n'));
 mkdirSync(join(root, 'bench', 'results'), { recursive: true });
-writeFileAtomic(join(root, 'bench', 'results', 'scale.json'), JSON.stringify({ benchmark: 'scale', date: new Date().toISOString(), rows }, null, 2) + '\n');
-writeFileAtomic(join(root, 'bench', 'results', 'scale.md'), md.join('\n'));
+writeFileAtomic(join(root, 'bench', 'results', `scale${suffix}.json`), JSON.stringify({ benchmark: 'scale', date: new Date().toISOString(), teacherOptimizer: optimizer, rows }, null, 2) + '\n');
+writeFileAtomic(join(root, 'bench', 'results', `scale${suffix}.md`), md.join('\n'));
