@@ -27,6 +27,7 @@ export const CONFIG_ROWS: Row[] = [
   { name: 'rrd-temperature 0', files: { ...withTeacher, 'c.json': json({ 'rrd-temperature': 0 }) }, args: distill, exit: 1, says: 'config key "rrd-temperature" must be a number > 0, got 0' },
   { name: 'lambda-de -5', files: { ...withTeacher, 'c.json': json({ 'lambda-de': -5 }) }, args: distill, exit: 1, says: 'config key "lambda-de" must be a number > 0, got -5' },
   { name: 'de-threads as a number', files: { ...withTeacher, 'c.json': json({ 'de-threads': 2 }) }, args: distill, exit: 1, says: 'config key "de-threads" must be one of 1|2|auto, got 2' },
+  { name: 'pipeline: lazy-adam for the distilled student is refused before any training', files: { ...data, 'c.json': json({ distill: { optimizer: 'lazy-adam' } }) }, args: [...pipeline, '--data', 'data'], exit: 1, says: '--distill-optimizer lazy-adam updates only the batch\'s rows of a BPR model trained alone; --method de-rrd adds distillation terms' },
   { name: 'pipeline: a misspelled key in a section', files: { 'c.json': json({ teacher: { dimm: 16 } }) }, args: pipeline, exit: 1, says: 'unknown config key "teacher.dimm" (did you mean "teacher.dim"?' },
   { name: 'pipeline: a key of another section', files: { 'c.json': json({ 'tau-start': 1 }) }, args: pipeline, exit: 1, says: '"tau-start" is a setting of "distill"' },
   { name: 'pipeline: a section that is not an object', files: { 'c.json': json({ teacher: 16 }) }, args: pipeline, exit: 1, says: 'config section "teacher" must be a JSON object' },

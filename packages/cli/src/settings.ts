@@ -3,7 +3,7 @@
  * key ("name"), with its type, valid range, default and a one-line doc. Flag parsing, config-file checking,
  * `derrd config --print` and docs/config.md all read this table, so they cannot disagree.
  */
-import { PREPARE_DEFAULTS, SYNTH_DEFAULTS, SettingError, type PrepareOptions, type SettingSpec, type SettingValue, type SynthOptions } from '@derrd/core';
+import { InputError, PREPARE_DEFAULTS, SYNTH_DEFAULTS, SettingError, type PrepareOptions, type SettingSpec, type SettingValue, type SynthOptions } from '@derrd/core';
 import {
   BACKENDS, DE_DEFAULTS, IR_DEFAULTS, METHODS, MODEL_KINDS, MODEL_RECIPES, RRD_DEFAULTS, RD_DEFAULTS, CD_DEFAULTS, TRAIN_DEFAULTS, methodDefaults,
   type MethodName, type MethodSettings, type ModelKind, type TrainConfig,
@@ -258,3 +258,13 @@ export const DEMO_SETTINGS: readonly Setting[] = [
   { name: 'port', type: int(0, 65535), default: 8090, doc: 'port (0: any free port)' },
   { name: 'threads', type: int(1, 64), default: 2, doc: 'WASM threads requested in the page' },
 ];
+
+/**
+ * Refuses lazy-adam where the trainer cannot run it (a NeuMF model, or distillation terms), before any work starts;
+ * `flag` names the option as the user gave it (e.g. --distill-optimizer).
+ */
+export function checkOptimizer(config: TrainConfig, method: string | null, flag: string): void {
+  if (config.optimizer !== 'lazy-adam') return;
+  if (config.model !== 'bpr') throw new InputError(`${flag} lazy-adam updates only the batch's rows of a BPR model; the model here is ${config.model}, so use ${flag} adam`);
+  if (method !== null && method !== 'none') throw new InputError(`${flag} lazy-adam updates only the batch's rows of a BPR model trained alone; --method ${method} adds distillation terms, so use ${flag} adam (or method none)`);
+}

@@ -7,7 +7,7 @@ import {
 import { addSettingOptions, layer } from '../flags.js';
 import { info } from '../output.js';
 import { Progress } from '../progress.js';
-import { BACKEND_SETTING, DISTILL_SETTINGS, TRAIN_SETTINGS, methodValues, toMethodSettings, toTrainConfig, trainValues, type Setting } from '../settings.js';
+import { BACKEND_SETTING, DISTILL_SETTINGS, TRAIN_SETTINGS, checkOptimizer, methodValues, toMethodSettings, toTrainConfig, trainValues, type Setting } from '../settings.js';
 import { addRunOptions, checkRunOut, givenSettings, runTraining } from './train.js';
 
 export const DISTILL_COMMAND_SETTINGS: readonly Setting[] = [...TRAIN_SETTINGS, BACKEND_SETTING, ...DISTILL_SETTINGS];
@@ -49,7 +49,7 @@ export function registerDistillCommand(program: Command): void {
     const methodKind = ranking ? kind : teacherKind;
     const v = layer(trainValues(trainDefaults(kind)), { dim: 20, backend: 'auto' }, methodValues(methodKind, method), given);
     const config = toTrainConfig(v);
-    if (config.optimizer === 'lazy-adam' && method !== 'none') throw new InputError(`--optimizer lazy-adam updates only the batch's rows of a BPR model trained alone; --method ${method} adds distillation terms, so use --optimizer adam (or --method none)`);
+    checkOptimizer(config, method, '--optimizer');
     const refusal = teacherRefusal(teacher.card, method);
     if (refusal) throw new InputError(refusal);
     if (methodTerms(method).includes('de') && kind !== teacherKind) throw new InputError(`--model ${kind}: DE distils each of the teacher's embedding tables into the same table of the student, so the student must be a ${teacherKind} like the teacher (or use --method rrd, rd or cd)`);

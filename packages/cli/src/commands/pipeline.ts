@@ -23,7 +23,7 @@ import { PIPELINE_SCHEMA, PIPELINE_SECTIONS, PIPELINE_TOP_SETTINGS, RECIPES, rec
 import { buildFrontier, renderFrontierMarkdown, type Frontier } from '../frontier.js';
 import { timeModel, type LatencyRecord } from '../latency.js';
 import { renderReportHtml, type Report, type ReportComparison } from '../report.js';
-import { RECIPE_NAMES, toMethodSettings, toPrepareOptions, toTrainConfig, trainValues, type Values } from '../settings.js';
+import { RECIPE_NAMES, checkOptimizer, toMethodSettings, toPrepareOptions, toTrainConfig, trainValues, type Values } from '../settings.js';
 import { StepRunner, exportStep, trainInputs, trainStep as runTrainStep } from '../steps.js';
 import { checkMethodSettings } from './distill.js';
 import { prepareCommand } from './data.js';
@@ -116,6 +116,7 @@ export function registerPipelineCommand(program: Command): void {
     const studentConfig: TrainConfig = reused.student ? { ...TRAIN_DEFAULTS, ...reused.student.config } as TrainConfig : toTrainConfig({ ...v.student, model: teacherConfig.model });
     const distillConfig: TrainConfig = reused.distilled ? { ...TRAIN_DEFAULTS, ...reused.distilled.config } as TrainConfig : toTrainConfig({ ...v.distill, model: teacherConfig.model });
     const method = parseMethod(String(v.distill.method));
+    [teacherConfig, studentConfig, distillConfig].forEach((cfg, k) => { if (!reused[ROLES[k][0]]) checkOptimizer(cfg, k === 2 ? method : null, `--${ROLES[k][1]}-optimizer`); });
     const settings = toMethodSettings(v.distill, teacherConfig.model, method);
     checkMethodSettings(method, settings, ds, (name) => `--distill-${name}`);
     setDeThreads(v.distill['de-threads'] === 'auto' ? deThreads() : Number(v.distill['de-threads']) as 1 | 2);
@@ -157,6 +158,7 @@ export function registerPipelineCommand(program: Command): void {
     if (sweep.length > 0) printEstimate(ds, sweep.filter((r) => !(steps.finished(`sweep-${r.name}`) && checkpointFinished(join(out, 'sweep', r.name)))));
     const backend = await initBackend(v.top.backend as BackendRequest);
     for (const r of toTrain) if (!r.reused) checkTrainingMemory(r.config, ds, backend.name);
+    for (const r of sweep) checkOptimizer(r.config, r.method, r.method === 'none' ? '--student-optimizer' : '--distill-optimizer');
     for (const r of sweep) checkTrainingMemory(r.config, ds, backend.name);
 
     const trainStep = async (name: string, role: Role, cfg: TrainConfig, extra: Omit<Parameters<typeof runTrainStep>[2], 'dir' | 'dataset' | 'dataDir' | 'config' | 'backend'> = {}) => {
