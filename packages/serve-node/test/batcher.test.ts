@@ -81,6 +81,31 @@ test('a positive maxWaitUs waits that long for company, timed below a millisecon
   assert.deepEqual(h.batches, [[0, 1], [2, 3, 4]]);
 });
 
+test('boundaries: a batch waits until exactly maxWaitUs and no longer; a request of maxBatch users does not wait; a request queued exactly deadlineMs still runs', async () => {
+  // 250 µs = 0.25 ms and the clock's steps are exact in binary, so the clock lands on the deadline itself
+  const h = harness({ maxWaitUs: 250, maxBatch: 3, deadlineMs: 50 });
+  h.submit();
+  h.advance(0.125);
+  await nextTurn();
+  await nextTurn();
+  assert.deepEqual(h.batches, [], 'ran before its 250 µs');
+  h.advance(0.125);
+  await nextTurn();
+  await nextTurn();
+  assert.deepEqual(h.batches, [[0]], 'still waiting at exactly 250 µs');
+  await h.finish();
+  // a full batch in one request goes at once
+  h.submit(3);
+  assert.deepEqual(h.batches, [[0], [1]]);
+  // queued behind it for exactly the deadline: run, not rejected
+  h.submit(3);
+  h.advance(50);
+  await h.finish();
+  assert.deepEqual(h.batches, [[0], [1], [2]]);
+  await h.finish();
+  assert.equal(h.settled[2], 'ok');
+});
+
 test('a full queue rejects at once; a request queued past its deadline is rejected instead of run', async () => {
   const h = harness({ maxQueue: 2, deadlineMs: 50 });
   h.submit();
