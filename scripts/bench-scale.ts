@@ -126,7 +126,7 @@ for (const size of sizes) {
   const { users, items } = SIZES[size];
   const tsv = join(work, `synth-${size}.tsv`);
   const data = join(work, `data-${size}`);
-  const teacherDir = join(work, `teacher-${size}${optimizer === 'adam' ? '' : `-${optimizer}`}`);
+  const teacherDir = join(work, `teacher-${size}${suffix}`);
   const row: Row = { size, users, items, interactions: 0, load: [loadavg()[0], 0], peakRssMB: {} };
   console.error(`== ${size}: ${users} users × ${items} items (load ${loadavg()[0].toFixed(1)})`);
   const step = (name: Step, cmd: string[]): Measured => {

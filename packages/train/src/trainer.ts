@@ -153,8 +153,10 @@ export async function train(options: TrainOptions): Promise<{ card: ModelCard; m
   const model = createModel(config.model, { numUsers: ds.numUsers, numItems: ds.numItems, dim: config.dim }, config.seed);
   const terms = [...(options.terms ?? []), ...(options.buildTerms?.(model) ?? [])];
   const identity = identityOf(config, ds.manifest.hash, options.method, terms);
+  // a BPR model without distillation terms trains on both cores without tfjs (models/bpr-step.ts)
+  const nativeStep = model instanceof BprMf && terms.length === 0 && bprStepKind() === 'native';
   const lazy = config.optimizer === 'lazy-adam';
-  if (lazy && !(model instanceof BprMf && terms.length === 0 && bprStepKind() === 'native')) {
+  if (lazy && !nativeStep) {
     model.dispose();
     for (const t of terms) t.dispose();
     throw new InputError('optimizer lazy-adam is available for a BPR model trained without distillation terms (derrd train --model bpr, or distill --method none); use optimizer adam here');
@@ -218,8 +220,7 @@ export async function train(options: TrainOptions): Promise<{ card: ModelCard; m
 
   const numTrain = ds.trainItems.length * (config.negatives ?? 1);
   const batches = Math.ceil(numTrain / config.batchSize);
-  // a BPR model without distillation terms trains on both cores without tfjs (models/bpr-step.ts)
-  const native = model instanceof BprMf && terms.length === 0 && bprStepKind() === 'native' ? new NativeBprStep(model, optimizer, config.batchSize, { lazy }) : null;
+  const native = nativeStep ? new NativeBprStep(model as BprMf, optimizer, config.batchSize, { lazy }) : null;
   const backendUsed: BackendInfo = native ? { ...backend, threads: native.threads } : backend;
   emit({ type: 'start', backend: backendUsed, startEpoch, batches, parameters: model.parameterCount(), resumed: resumeState !== null });
 

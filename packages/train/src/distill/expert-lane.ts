@@ -9,7 +9,7 @@
  */
 import { availableParallelism } from 'node:os';
 import { InputError } from '@derrd/core';
-import { MessageChannel, Worker, type MessagePort } from 'node:worker_threads';
+import { MessageChannel, type MessagePort, type Worker } from 'node:worker_threads';
 import type { MixtureDims } from './expert-kernel.js';
 import { startWorker } from '../parallel/worker-options.js';
 
@@ -50,9 +50,7 @@ export class ExpertLane {
     this.errorText = new Uint8Array(shared, CONTROL_BYTES);
     const { port1, port2 } = new MessageChannel();
     this.port = port1;
-    // tests and scripts run the compiled package; a source checkout run through tsx loads the .ts worker
-    const ext = import.meta.url.endsWith('.ts') ? '.ts' : '.js';
-    this.worker = startWorker(new URL(`./expert-lane-worker${ext}`, import.meta.url), { workerData: { shared, port: port2 }, transferList: [port2] });
+    this.worker = startWorker('./expert-lane-worker', import.meta.url, { workerData: { shared, port: port2 }, transferList: [port2] });
     // an idle lane must not keep the process alive
     this.worker.unref();
     this.port.unref();

@@ -48,7 +48,8 @@ export class NativeBprStep {
 
   /** lazy Adam: only the batch's rows are updated */
   private readonly lazy: boolean;
-  private readonly lazyRows: Int32Array;
+  /** the current batch's distinct table rows (users, then items offset by numUsers) */
+  private readonly batchRows: Int32Array;
 
   constructor(model: BprMf, optimizer: AdamL2, maxBatch: number, options: { lazy?: boolean } = {}, h: Helper = helper()) {
     this.lazy = options.lazy ?? false;
@@ -61,7 +62,7 @@ export class NativeBprStep {
     this.numUsers = numUsers;
     this.numItems = numItems;
     this.maxBatch = maxBatch;
-    this.lazyRows = new Int32Array(this.lazy ? 3 * maxBatch : 0);
+    this.batchRows = new Int32Array(3 * maxBatch);
     const n = (this.n = Math.ceil(((numUsers + numItems) * dim) / 4) * 4);
     const arena = (this.arena = new SharedArena(h));
     this.at = {
@@ -121,31 +122,27 @@ export class NativeBprStep {
     const bc1 = 1 - Math.pow(beta1, this.step);
     const bc2 = 1 - Math.pow(beta2, this.step);
     const hyper = [lr / bc1, 1 / Math.sqrt(bc2), epsilon, beta1, 1 - beta1, beta2, 1 - beta2, weightDecay];
-    // rows with a gradient read (and zero) it; the others take the decay alone
+    // rows with a gradient read (and zero) it; the others take the decay alone. Each of the batch's rows is flagged
+    // and listed once.
     const touched = new Uint8Array(this.arena.memory.buffer, at.touched, this.numUsers + this.numItems);
-    if (this.lazy) {
-      // only the batch's rows, each once (the kernel clears a row's flag as it updates it): O(batch · d)
-      const rows = this.lazyRows;
-      let n = 0;
-      const mark = (r: number) => {
-        if (touched[r] === 0) {
-          touched[r] = 1;
-          rows[n++] = r;
-        }
-      };
-      for (let t = 0; t < b; t++) {
-        mark(users[t]);
-        mark(this.numUsers + pos[t]);
-        mark(this.numUsers + neg[t]);
+    const batchRows = this.batchRows;
+    let n = 0;
+    const mark = (r: number) => {
+      if (touched[r] === 0) {
+        touched[r] = 1;
+        batchRows[n++] = r;
       }
-      const [s, inv, eps, b1, ob1, b2, ob2, wd] = hyper;
-      for (let k = 0; k < n; k++) this.simd.adamRows(at.p, at.g, at.m, at.v, at.touched, rows[k], rows[k] + 1, d, s, inv, eps, b1, ob1, b2, ob2, wd);
-      return loss;
-    }
+    };
     for (let t = 0; t < b; t++) {
-      touched[users[t]] = 1;
-      touched[this.numUsers + pos[t]] = 1;
-      touched[this.numUsers + neg[t]] = 1;
+      mark(users[t]);
+      mark(this.numUsers + pos[t]);
+      mark(this.numUsers + neg[t]);
+    }
+    if (this.lazy) {
+      // lazy Adam: only the listed rows (the kernel clears a row's flag as it updates it): O(batch · d)
+      const [s, inv, eps, b1, ob1, b2, ob2, wd] = hyper;
+      for (let k = 0; k < n; k++) this.simd.adamRows(at.p, at.g, at.m, at.v, at.touched, batchRows[k], batchRows[k] + 1, d, s, inv, eps, b1, ob1, b2, ob2, wd);
+      return loss;
     }
     const rows = this.numUsers + this.numItems;
     const rowsPerChunk = Math.max(1, Math.floor(CHUNK_FLOATS / d));

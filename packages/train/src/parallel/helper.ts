@@ -14,7 +14,7 @@
  * and Atomics.wait (as distill/expert-lane.ts, the DE kernel's lane, does).
  */
 import { availableParallelism } from 'node:os';
-import { MessageChannel, Worker, type MessagePort } from 'node:worker_threads';
+import { MessageChannel, type MessagePort, type Worker } from 'node:worker_threads';
 import { InputError } from '@derrd/core';
 import { runChunk, type JobArgs, type JobKind, type ThreadContext } from './jobs.js';
 import { startWorker } from './worker-options.js';
@@ -96,9 +96,7 @@ export class Helper {
     }
     const { port1, port2 } = new MessageChannel();
     this.port = port1;
-    // tests and scripts run the compiled package; a source checkout run through tsx loads the .ts worker
-    const ext = import.meta.url.endsWith('.ts') ? '.ts' : '.js';
-    this.worker = startWorker(new URL(`./helper-worker${ext}`, import.meta.url), { workerData: { shared, port: port2 }, transferList: [port2] });
+    this.worker = startWorker('./helper-worker', import.meta.url, { workerData: { shared, port: port2 }, transferList: [port2] });
     // an idle helper must not keep the process alive
     this.worker.unref();
     this.port.unref();

@@ -20,13 +20,13 @@ export function compiledWorkerExecArgv(parent: readonly string[] = process.execA
 }
 
 /**
- * A worker thread for `url`, a sibling module of the caller. Compiled (.js) workers get the parent's flags minus
- * loaders; a TypeScript source worker (tests run with the `source` export condition, e.g. mutation testing) is started
- * through a bootstrap that registers tsx first, because Node 20 does not carry the parent's `--import tsx` hooks into
- * a worker.
+ * A worker thread running the module `name` (no extension) next to the caller's module `callerUrl`: the caller's own
+ * kind, so the compiled package starts the .js worker with the parent's flags minus loaders, and a TypeScript source
+ * checkout (tests run with the `source` export condition, e.g. mutation testing) the .ts worker through a bootstrap
+ * that registers tsx first, because Node 20 does not carry the parent's `--import tsx` hooks into a worker.
  */
-export function startWorker(url: URL, options: WorkerOptions): Worker {
-  if (!url.pathname.endsWith('.ts')) return new Worker(url, { ...options, execArgv: compiledWorkerExecArgv() });
-  const bootstrap = `import { register } from 'tsx/esm/api'; register(); await import(${JSON.stringify(url.href)});`;
+export function startWorker(name: string, callerUrl: string, options: WorkerOptions): Worker {
+  if (!callerUrl.endsWith('.ts')) return new Worker(new URL(`${name}.js`, callerUrl), { ...options, execArgv: compiledWorkerExecArgv() });
+  const bootstrap = `import { register } from 'tsx/esm/api'; register(); await import(${JSON.stringify(new URL(`${name}.ts`, callerUrl).href)});`;
   return new Worker(bootstrap, { ...options, eval: true });
 }
