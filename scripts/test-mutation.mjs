@@ -3,7 +3,7 @@
 // then prints and writes reports/mutation/summary.json with each scope's mutation score. Incremental: a rerun only
 // tests mutants whose code or tests changed (reports/mutation/<scope>/stryker-incremental.json; --force redoes all).
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { SCOPES } from '../stryker.config.mjs';
 
 const args = process.argv.slice(2);
@@ -37,8 +37,14 @@ const summary = existsSync(summaryFile) ? JSON.parse(readFileSync(summaryFile, '
 let failed = false;
 for (const scope of run) {
   console.log(`\n== mutation scope ${scope}: ${SCOPES[scope].mutate.join(', ')}`);
+  // Stryker's incremental file keeps the results of mutants outside the current spans and reports them again, so a
+  // scope whose spans changed since its last run (or --force) starts without it
+  const spansFile = `reports/mutation/${scope}/spans.json`;
+  const spans = JSON.stringify(SCOPES[scope].mutate);
+  if (force || !existsSync(spansFile) || readFileSync(spansFile, 'utf8') !== spans) rmSync(`reports/mutation/${scope}/stryker-incremental.json`, { force: true });
   const r = spawnSync('npx', ['stryker', 'run', 'stryker.config.mjs', ...(force ? ['--force'] : [])], { stdio: 'inherit', env: { ...process.env, MUTATION_SCOPE: scope } });
   if (r.status !== 0) { failed = true; continue; }
+  writeFileSync(spansFile, spans);
   summary[scope] = { ...score(`reports/mutation/${scope}/mutation.json`), finishedAt: new Date().toISOString() };
 }
 mkdirSync('reports/mutation', { recursive: true });
