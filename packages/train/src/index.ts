@@ -5,6 +5,7 @@ export { AdamL2, ADAM_DEFAULTS, type AdamConfig } from './optimizer.js';
 export { BaseModel, normalInit, uniformInit, type RecModel, type ModelConfig, type ModelKind, type Representation, type Scorer, type WeightTensor } from './models/model.js';
 export { embeddingLookup, matMul, segmentSum } from './ops.js';
 export { BprMf, BPR_DEFAULTS } from './models/bpr.js';
+export { innerProductsByRow } from './models/inner-products.js';
 export { NativeBprStep, bprStepKind } from './models/bpr-step.js';
 export { NeuMf, NEUMF_DEFAULTS } from './models/neumf.js';
 export { createModel, MODEL_KINDS } from './models/registry.js';
@@ -17,7 +18,7 @@ export { ExpertLane, deThreads, expertLane, setDeThreads } from './distill/exper
 export { RrdTerm, RRD_DEFAULTS, relaxedRankingLoss, sampleRankPositions, type RrdSettings } from './distill/rrd.js';
 export { RdTerm, RD_DEFAULTS, type RdSettings } from './distill/rd.js';
 export { CdTerm, CD_DEFAULTS, type CdSettings } from './distill/cd.js';
-export { IrTerm, IR_DEFAULTS, innerProductsByItem, leanRelaxedRankingLoss, sampleGeometricPositions, type IrSettings, type BatchItemSource } from './distill/ir-rrd.js';
+export { IrTerm, IR_DEFAULTS, leanRelaxedRankingLoss, sampleGeometricPositions, type IrSettings, type BatchItemSource } from './distill/ir-rrd.js';
 export { computeTeacherRanking, computeTeacherRankingWithScorer, teacherRanking, computeTeacherItemRanking, computeTeacherItemRankingWithScorer, teacherItemRanking, type TeacherRanking, type TeacherItemRanking } from './distill/teacher-ranking.js';
 export { topKeysPerRow, type TopKeysOptions } from './parallel/top-keys-per-row.js';
 export { DotEvaluator, type DotTables, type Ranks, type PendingRanks } from './parallel/dot-evaluator.js';

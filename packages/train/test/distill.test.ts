@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Rng, isTrainPositive } from '@derrd/core';
 import {
-  BprMf, DeTerm, ExpertSet, IrTerm, NeuMf, RrdTerm, innerProductsByItem, leanRelaxedRankingLoss, buildTerms, computeTeacherItemRanking, computeTeacherRanking, deTemperature, initBackend, methodDefaults,
+  BprMf, DeTerm, ExpertSet, IrTerm, NeuMf, RrdTerm, innerProductsByRow, leanRelaxedRankingLoss, buildTerms, computeTeacherItemRanking, computeTeacherRanking, deTemperature, initBackend, methodDefaults,
   relaxedRankingLoss, routeEntities, sampleRankPositions, setDeKernel, settingsChanges, teacherItemRanking, teacherRanking, tf, type DeSettings,
   type MethodName,
 } from '@derrd/train';
@@ -379,7 +379,7 @@ test('IR scores: the fused BPR op (SIMD and JS loops, odd dims) equals scorePair
     const repeated = Int32Array.from({ length: users.length }, (_v, k) => items[Math.floor(k / 6)]);
     const generic = tf.variableGrads(() => tf.sum(tf.mul(tf.reshape(student.scorePairs(tf.tensor1d(users, 'int32'), tf.tensor1d(repeated, 'int32')), [items.length, 6]), weights)) as tf.Scalar, [student.user, student.item]);
     for (const kernel of ['simd', 'js'] as const) {
-      const fused = tf.variableGrads(() => tf.sum(tf.mul(innerProductsByItem(student.user, student.item, users, items, kernel), weights)) as tf.Scalar, [student.user, student.item]);
+      const fused = tf.variableGrads(() => tf.sum(tf.mul(innerProductsByRow(student.user, student.item, users, items, kernel), weights)) as tf.Scalar, [student.user, student.item]);
       assert.ok(Math.abs(fused.value.dataSync()[0] - generic.value.dataSync()[0]) < 1e-3 * Math.max(1, Math.abs(generic.value.dataSync()[0])), `${kernel} d=${dim}`);
       for (const v of [student.user, student.item]) {
         const a = fused.grads[v.name].dataSync(), b = generic.grads[v.name].dataSync();

@@ -13,7 +13,7 @@ import { tf, type Scalar, type Tensor, type Variable } from '../tf.js';
 import { BprMf } from '../models/bpr.js';
 import type { RecModel } from '../models/model.js';
 import type { Batch, LossTerm } from '../terms.js';
-import { itemSideSimd, layout, type ItemSideSimd } from './item-side-simd.js';
+import { innerProductsByRow } from '../models/inner-products.js';
 import type { TeacherItemRanking } from './teacher-ranking.js';
 import type { RrdSettings } from './rrd.js';
 
@@ -29,107 +29,6 @@ export interface BatchItemSource {
 }
 
 export const IR_DEFAULTS: IrSettings = { lambda: 5e-4, interesting: 20, uninteresting: 20, topN: 500, temperature: 10, sampling: 'sample' };
-
-/**
- * Item-side scores of an inner-product model (BPR: s(u, i) = ⟨e_u, e_i⟩) as one op: s[r, w] = ⟨U[users[r·W + w]],
- * V[items[r]]⟩, with dense gradients for both tables. The generic path (`scorePairs` on all n·W pairs) materialises
- * two [n·W, d] gathers and their scatter-add gradients, 2-5× as long on CiteULike (~22k items × 40 users a batch) as
- * this op's JS loops, which the SIMD loops of item-side-simd.ts beat again (`kernel: 'js'` forces the JS loops; they
- * also run where WebAssembly SIMD is unavailable).
- */
-export function innerProductsByItem(userTable: Tensor, itemTable: Tensor, users: Int32Array, items: Int32Array, kernel: 'simd' | 'js' = 'simd'): Tensor {
-  const n = items.length;
-  const width = users.length / n;
-  const simd = kernel === 'simd' ? itemSideSimd() : null;
-  const op = customOp<[Tensor, Tensor]>((ut, vt) => {
-    const d = ut.shape[1] as number;
-    const u = ut.dataSync() as Float32Array;
-    const v = vt.dataSync() as Float32Array;
-    const scores = simd ? simdScores(simd, u, v, users, items, d) : jsScores(u, v, users, items, d);
-    return {
-      value: tf.tensor2d(scores, [n, width]),
-      gradFunc: (dy: Tensor) => {
-        const g = dy.dataSync() as Float32Array;
-        const [gu, gv] = simd ? simdGradients(simd, u, v, users, items, d, g) : jsGradients(u, v, users, items, d, g);
-        return [tf.tensor2d(gu, ut.shape as [number, number]), tf.tensor2d(gv, vt.shape as [number, number])];
-      },
-    };
-  });
-  return op(userTable, itemTable);
-}
-
-function jsScores(u: Float32Array, v: Float32Array, users: Int32Array, items: Int32Array, d: number): Float32Array {
-  const n = items.length;
-  const width = users.length / n;
-  const scores = new Float32Array(n * width);
-  const vr = new Float64Array(d);
-  for (let r = 0; r < n; r++) {
-    const vi = items[r] * d;
-    for (let k = 0; k < d; k++) vr[k] = v[vi + k];
-    for (let w = r * width, end = w + width; w < end; w++) {
-      const ui = users[w] * d;
-      let dot = 0;
-      for (let k = 0; k < d; k++) dot += u[ui + k] * vr[k];
-      scores[w] = dot;
-    }
-  }
-  return scores;
-}
-
-function jsGradients(u: Float32Array, v: Float32Array, users: Int32Array, items: Int32Array, d: number, g: Float32Array): [Float32Array, Float32Array] {
-  const n = items.length;
-  const width = users.length / n;
-  const gu = new Float32Array(u.length);
-  const gv = new Float32Array(v.length);
-  const gvr = new Float64Array(d);
-  for (let r = 0; r < n; r++) {
-    const vi = items[r] * d;
-    gvr.fill(0);
-    for (let w = r * width, end = w + width; w < end; w++) {
-      const x = g[w];
-      if (x === 0) continue;
-      const ui = users[w] * d;
-      for (let k = 0; k < d; k++) {
-        gu[ui + k] += x * v[vi + k];
-        gvr[k] += x * u[ui + k];
-      }
-    }
-    for (let k = 0; k < d; k++) gv[vi + k] += gvr[k];
-  }
-  return [gu, gv];
-}
-
-/** Copies the tables, user ids and item ids into the kernel's memory, then room for `extra` float arrays; returns every offset. */
-function stage(simd: ItemSideSimd, u: Float32Array, v: Float32Array, users: Int32Array, items: Int32Array, extra: number[]): number[] {
-  const { at, bytes } = layout([u.length, v.length, users.length, items.length, ...extra]);
-  simd.reserve(bytes);
-  const f = new Float32Array(simd.memory.buffer);
-  f.set(u, at[0]);
-  f.set(v, at[1]);
-  const ints = new Int32Array(simd.memory.buffer);
-  ints.set(users, at[2]);
-  ints.set(items, at[3]);
-  return at;
-}
-
-function simdScores(simd: ItemSideSimd, u: Float32Array, v: Float32Array, users: Int32Array, items: Int32Array, d: number): Float32Array {
-  const n = items.length;
-  const [U, V, idx, it, out] = stage(simd, u, v, users, items, [users.length]);
-  simd.scoresByItem(out * 4, U * 4, idx * 4, V * 4, it * 4, n, users.length / n, d);
-  return new Float32Array(simd.memory.buffer).slice(out, out + users.length);
-}
-
-function simdGradients(simd: ItemSideSimd, u: Float32Array, v: Float32Array, users: Int32Array, items: Int32Array, d: number, g: Float32Array): [Float32Array, Float32Array] {
-  const n = items.length;
-  const [U, V, idx, it, G, GU, GV] = stage(simd, u, v, users, items, [g.length, u.length, v.length]);
-  const f = new Float32Array(simd.memory.buffer);
-  f.set(g, G);
-  f.fill(0, GU, GU + u.length);
-  f.fill(0, GV, GV + v.length);
-  simd.userGradByItem(GU * 4, idx * 4, V * 4, it * 4, G * 4, n, users.length / n, d);
-  simd.itemGradByItem(GV * 4, U * 4, idx * 4, it * 4, G * 4, n, users.length / n, d);
-  return [f.slice(GU, GU + u.length), f.slice(GV, GV + v.length)];
-}
 
 /**
  * The relaxed Plackett-Luce loss of each row, as `relaxedRankingLoss` (rrd.ts: a [B, K] in teacher order, b [B, L],
@@ -342,7 +241,7 @@ export class IrTerm implements LossTerm {
     return tf.tidy(() => {
       const student = this.student;
       let raw: Tensor;
-      if (student instanceof BprMf) raw = innerProductsByItem(student.user, student.item, users, items);
+      if (student instanceof BprMf) raw = innerProductsByRow(student.user, student.item, users, items);
       else {
         const repeated = new Int32Array(n * W);
         for (let r = 0; r < n; r++) repeated.fill(items[r], r * W, r * W + W);

@@ -5,7 +5,8 @@
  */
 import { Rng } from '@derrd/core';
 import { tf, type Scalar, type Tensor, type Variable } from '../tf.js';
-import { embeddingLookup, matMul } from '../ops.js';
+import { embeddingLookup } from '../ops.js';
+import { innerProductsByRow } from './inner-products.js';
 import { BaseModel, blockRows, normalInit, type Representation, type Scorer } from './model.js';
 
 export const BPR_DEFAULTS = { initStd: 0.01 } as const;
@@ -25,14 +26,9 @@ export class BprMf extends BaseModel {
     return tf.tidy(() => tf.sum(tf.mul(embeddingLookup(this.user, users), embeddingLookup(this.item, items)), 1));
   }
 
-  /** Batched matMul (no transposeB): [B, W, d] × [B, d, 1]. */
+  /** Each user's inner products with its row of items ([B] × [B, W]), straight from the tables (models/inner-products.ts). */
   override scoreUserItems(users: Tensor, items: Tensor): Tensor {
-    return tf.tidy(() => {
-      const [b, w] = items.shape as [number, number];
-      const u = tf.reshape(embeddingLookup(this.user, users), [b, this.config.dim, 1]);
-      const i = tf.reshape(embeddingLookup(this.item, tf.reshape(items, [b * w])), [b, w, this.config.dim]);
-      return tf.reshape(matMul(i, u), [b, w]);
-    });
+    return innerProductsByRow(this.item, this.user, items.dataSync() as Int32Array, users.dataSync() as Int32Array);
   }
 
   baseLoss(users: Tensor, pos: Tensor, neg: Tensor): Scalar {

@@ -1,6 +1,8 @@
 /**
- * Hand-assembled WebAssembly SIMD loops for IR-RRD's item-side scores of an inner-product model (ir-rrd.ts): n items,
- * each meeting `width` users picked by index (idx: [n × width] user ids, items: [n] item ids, tables [rows × d]):
+ * Hand-assembled WebAssembly SIMD loops for the inner products of an inner-product model (BPR) between n rows of one
+ * table, each meeting `width` rows of the other picked by index (models/inner-products.ts: RRD's users × their sampled
+ * items, IR-RRD's items × their sampled users). Named for the item side (idx: [n × width] user ids, items: [n] item
+ * ids, tables [rows × d]); the user side passes the tables the other way round:
  *
  *   scoresByItem(out, U, idx, V, items, n, width, d)     out[r·width + w] = U[idx[r·width + w]] · V[items[r]]
  *   userGradByItem(GU, idx, V, items, g, n, width, d)    GU[idx[r·width + w]] += g[r·width + w] · V[items[r]]
@@ -13,7 +15,7 @@
 import {
   F32, I32, V128, assembleModule, block, br, brIf, end, f32const, f32load, f32store, fadd, fmul, fne, get, i32add, i32and, i32const, i32geu, i32mul,
   i32shl, i32loadAt, ifThen, lane, loop, set, splat, tee, v128load, v128store, v128zero, vadd, vmul,
-} from '../wasm/asm.js';
+} from './asm.js';
 
 const plus = (p: number, j: number) => [...get(p), ...get(j), ...i32add];
 const bump = (p: number, bytes: number) => [...get(p), ...i32const(bytes), ...i32add, ...set(p)];
@@ -80,7 +82,7 @@ const itemGradBody = byItem(0, 3, [2, 4], [...rowOf(1, 2), ...set(L.userRow), ..
 
 const locals: [number, number][] = [[8, I32], [1, F32], [1, V128]];
 const params = new Array(8).fill(I32);
-export const ITEM_SIDE_WASM = assembleModule([
+export const INNER_PRODUCTS_WASM = assembleModule([
   { name: 'scoresByItem', params, locals, body: scoresBody },
   { name: 'userGradByItem', params, locals, body: userGradBody },
   { name: 'itemGradByItem', params, locals, body: itemGradBody },
@@ -88,7 +90,7 @@ export const ITEM_SIDE_WASM = assembleModule([
 
 export type ByItemFn = (p0: number, p1: number, p2: number, p3: number, p4: number, n: number, width: number, d: number) => void;
 
-export interface ItemSideSimd {
+export interface InnerProductsSimd {
   memory: WebAssembly.Memory;
   scoresByItem: ByItemFn;
   userGradByItem: ByItemFn;
@@ -97,14 +99,14 @@ export interface ItemSideSimd {
   reserve(bytes: number): void;
 }
 
-let instance: ItemSideSimd | null | undefined;
+let instance: InnerProductsSimd | null | undefined;
 
 /** The kernel on a private memory (one per process), or null where WebAssembly SIMD is unavailable. */
-export function itemSideSimd(): ItemSideSimd | null {
+export function innerProductsSimd(): InnerProductsSimd | null {
   if (instance !== undefined) return instance;
-  if (!WebAssembly.validate(ITEM_SIDE_WASM)) return (instance = null);
+  if (!WebAssembly.validate(INNER_PRODUCTS_WASM)) return (instance = null);
   const memory = new WebAssembly.Memory({ initial: 16 });
-  const e = new WebAssembly.Instance(new WebAssembly.Module(ITEM_SIDE_WASM), { env: { memory } }).exports;
+  const e = new WebAssembly.Instance(new WebAssembly.Module(INNER_PRODUCTS_WASM), { env: { memory } }).exports;
   instance = {
     memory,
     scoresByItem: e.scoresByItem as ByItemFn,
