@@ -366,6 +366,21 @@ test('IR loss: analytic gradients match finite differences for the user and item
   assert.ok(gradientCheck(student.user, loss, users.map((u, k) => u * dim + (k % dim))) < 1e-2);
 });
 
+test('inner products: an id outside its table is refused on either side, for both kernels, as a gather would', async () => {
+  await initBackend('cpu');
+  const student = new BprMf({ numUsers: 6, numItems: 9, dim: 4 }, 1);
+  for (const kernel of ['simd', 'js'] as const) {
+    const run = (users: number[], items: number[]) => tf.tidy(() => { innerProductsByRow(student.user, student.item, Int32Array.from(users), Int32Array.from(items), kernel).dataSync(); });
+    run([0, 5, 1, 2], [8, 0]);
+    assert.throws(() => run([0, 6, 1, 2], [8, 0]), /users id 6 outside \[0, 6\)/, kernel);
+    assert.throws(() => run([0, 1, -1, 2], [8, 0]), /users id -1 outside/, kernel);
+    assert.throws(() => run([0, 1, 1, 2], [9, 0]), /items id 9 outside \[0, 9\)/, kernel);
+  }
+  // BPR's scoreUserItems (RRD, RD, CD) reaches the op with the tables the other way round
+  assert.throws(() => tf.tidy(() => { student.scoreUserItems(tf.tensor1d([0, 1], 'int32'), tf.tensor2d([[1, 9], [2, 3]], undefined, 'int32')).dataSync(); }), /items id 9 outside \[0, 9\)/);
+  student.dispose();
+});
+
 test('IR scores: the fused BPR op (SIMD and JS loops, odd dims) equals scorePairs in value and table gradients; NeuMF (generic path) passes a gradient check', async () => {
   await initBackend('cpu');
   const f = fixture();

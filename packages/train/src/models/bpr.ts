@@ -28,7 +28,7 @@ export class BprMf extends BaseModel {
 
   /** Each user's inner products with its row of items ([B] × [B, W]), straight from the tables (models/inner-products.ts). */
   override scoreUserItems(users: Tensor, items: Tensor): Tensor {
-    return innerProductsByRow(this.item, this.user, items.dataSync() as Int32Array, users.dataSync() as Int32Array);
+    return innerProductsByRow(this.item, this.user, items.dataSync() as Int32Array, users.dataSync() as Int32Array, 'simd', ['items', 'users']);
   }
 
   baseLoss(users: Tensor, pos: Tensor, neg: Tensor): Scalar {

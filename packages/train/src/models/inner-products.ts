@@ -13,15 +13,18 @@ import { innerProductsSimd, layout, type InnerProductsSimd } from '../wasm/inner
  * (gathers of all n·W pairs) materialises [n·W, d] tensors and their scatter-add gradients: 2-5× as long on CiteULike
  * (~22k items × 40 users a batch) as this op's JS loops, which the SIMD loops of wasm/inner-products-simd.ts beat
  * again; RRD's [users, 80, 200] batched matMul at d = 200 took ~225 ms a step, mostly its outer-product gradient
- * (`kernel: 'js'` forces the JS loops; they also run where WebAssembly SIMD is unavailable).
+ * (`kernel: 'js'` forces the JS loops; they also run where WebAssembly SIMD is unavailable). `names` name the id
+ * arrays in errors.
  */
-export function innerProductsByRow(userTable: Tensor, itemTable: Tensor, users: Int32Array, items: Int32Array, kernel: 'simd' | 'js' = 'simd'): Tensor {
+export function innerProductsByRow(
+  userTable: Tensor, itemTable: Tensor, users: Int32Array, items: Int32Array, kernel: 'simd' | 'js' = 'simd', names: [string, string] = ['users', 'items'],
+): Tensor {
   const n = items.length;
   const width = users.length / n;
   const simd = kernel === 'simd' ? innerProductsSimd() : null;
   // the SIMD loops read whatever memory an id points at: check them as a gather would
-  checkIds(users, userTable.shape[0], 'users');
-  checkIds(items, itemTable.shape[0], 'items');
+  checkIds(users, userTable.shape[0], names[0]);
+  checkIds(items, itemTable.shape[0], names[1]);
   const op = customOp<[Tensor, Tensor]>((ut, vt) => {
     const d = ut.shape[1] as number;
     const u = ut.dataSync() as Float32Array;
@@ -40,9 +43,14 @@ export function innerProductsByRow(userTable: Tensor, itemTable: Tensor, users: 
 }
 
 function checkIds(ids: Int32Array, rows: number, what: string): void {
+  let lo = 0;
+  let hi = 0;
   for (let k = 0; k < ids.length; k++) {
-    if (!(ids[k] >= 0 && ids[k] < rows)) throw new Error(`inner products: ${what} id ${ids[k]} outside [0, ${rows})`);
+    const id = ids[k];
+    if (id < lo) lo = id;
+    else if (id > hi) hi = id;
   }
+  if (lo < 0 || hi >= rows) throw new Error(`inner products: ${what} id ${lo < 0 ? lo : hi} outside [0, ${rows})`);
 }
 
 function jsScores(u: Float32Array, v: Float32Array, users: Int32Array, items: Int32Array, d: number): Float32Array {
