@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Rng, isTrainPositive } from '@derrd/core';
 import {
-  BprMf, DeTerm, ExpertSet, IrTerm, NeuMf, RrdTerm, innerProductsByRow, leanRelaxedRankingLoss, buildTerms, computeTeacherItemRanking, computeTeacherRanking, deTemperature, initBackend, methodDefaults,
+  BprMf, DeTerm, ExpertSet, IrTerm, NeuMf, RrdTerm, helper, innerProductsByRow, leanRelaxedRankingLoss, setHelperThreads, buildTerms, computeTeacherItemRanking, computeTeacherRanking, deTemperature, initBackend, methodDefaults,
   relaxedRankingLoss, routeEntities, sampleRankPositions, setDeKernel, settingsChanges, teacherItemRanking, teacherRanking, tf, type DeSettings,
   type MethodName,
 } from '@derrd/train';
@@ -346,6 +346,35 @@ test('IR\'s lean relaxed ranking loss equals RRD\'s op in value and gradients, o
     const value = (f: typeof relaxedRankingLoss) => tf.tidy(() => f(tf.tensor2d([x]), tf.tensor2d([y])).dataSync()[0]);
     const expected = value(relaxedRankingLoss);
     assert.ok(Number.isFinite(value(leanRelaxedRankingLoss)) && Math.abs(value(leanRelaxedRankingLoss) - expected) < 1e-4 * Math.max(1, Math.abs(expected)), `${x} ${y}`);
+  }
+});
+
+test('IR\'s lean ranking loss split with the helper thread gives the same floats as on one thread (chunks, a partial last one, a regrown shared region, rows of -Infinity)', async () => {
+  await initBackend('cpu');
+  const shapes = [[1500, 20, 20], [600, 20, 20], [3100, 7, 9], [1100, 4, 0]] as const;
+  const run = () => shapes.map(([rows, k, l]) => {
+    const r = new Rng(rows + k + l);
+    const av = Float32Array.from({ length: rows * k }, () => r.normal() * 4);
+    const bv = Float32Array.from({ length: rows * l }, (_v, j) => (j % 97 === 0 ? -Infinity : r.normal() * 4));
+    const a = tf.variable(tf.tensor2d(av, [rows, k]));
+    const b = tf.variable(tf.tensor2d(bv, [rows, l]));
+    const weights = tf.tensor1d(Float32Array.from({ length: rows }, (_v, j) => 1 + (j % 5)));
+    const { value, grads } = tf.variableGrads(() => tf.sum(tf.mul(leanRelaxedRankingLoss(a, b), weights)) as tf.Scalar, [a, b]);
+    const out = { value: value.dataSync()[0], ga: Array.from(grads[a.name].dataSync()), gb: Array.from(grads[b.name]?.dataSync() ?? []) };
+    for (const t of [a, b, weights, value, ...Object.values(grads)]) t.dispose();
+    return out;
+  });
+  setHelperThreads(1);
+  const one = run();
+  setHelperThreads(2);
+  try {
+    const h = helper();
+    assert.equal(h.threads, 2);
+    const two = run();
+    assert.deepEqual(two, one);
+    assert.ok(one.every((x) => Number.isFinite(x.value)));
+  } finally {
+    setHelperThreads(undefined);
   }
 });
 

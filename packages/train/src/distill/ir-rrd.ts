@@ -14,6 +14,9 @@ import { BprMf } from '../models/bpr.js';
 import type { RecModel } from '../models/model.js';
 import type { Batch, LossTerm } from '../terms.js';
 import { innerProductsByRow } from '../models/inner-products.js';
+import { helper, type Helper } from '../parallel/helper.js';
+import { SharedArena } from '../parallel/shared-arena.js';
+import { rankingLossRows } from './ranking-loss-rows.js';
 import type { TeacherItemRanking } from './teacher-ranking.js';
 import type { RrdSettings } from './rrd.js';
 
@@ -36,61 +39,14 @@ export const IR_DEFAULTS: IrSettings = { lambda: 5e-4, interesting: 20, unintere
  * C_k = logaddexp(a_k, C_{k+1}) yields, from its one e = exp(−|C_{k+1} − a_k|), both ratios the gradient needs,
  * e^{a_k − C_k} and e^{C_{k+1} − C_k} (1/(1+e) and e/(1+e)), and the sums the gradient needs follow from them:
  * ~3 per row element instead of ~7. The item side runs it on ~22k rows a CiteULike batch, where it was most of the
- * term's time; RRD keeps its own op, whose floats its finished runs were trained with.
+ * term's time, so the rows are split with the helper thread where there is one (the same floats on one thread);
+ * RRD keeps its own op, whose floats its finished runs were trained with.
  */
 export function leanRelaxedRankingLoss(a: Tensor, b: Tensor): Tensor {
   const op = customOp<[Tensor, Tensor]>((at, bt) => {
     const [rows, k] = at.shape as [number, number];
     const l = bt.shape[1] as number;
-    const av = at.dataSync() as Float32Array;
-    const bv = bt.dataSync() as Float32Array;
-    const loss = new Float32Array(rows);
-    const ga = new Float32Array(rows * k);
-    const gb = new Float32Array(rows * l);
-    const ratio = new Float64Array(k);
-    const tail = new Float64Array(k);
-    const eb = new Float64Array(l);
-    for (let r = 0; r < rows; r++) {
-      const ar = r * k;
-      const br = r * l;
-      let maxB = -Infinity;
-      for (let j = 0; j < l; j++) maxB = Math.max(maxB, bv[br + j]);
-      let sumB = 0;
-      let acc = -Infinity;
-      if (maxB > -Infinity) {
-        for (let j = 0; j < l; j++) sumB += (eb[j] = Math.exp(bv[br + j] - maxB));
-        acc = maxB + Math.log(sumB);
-      }
-      // acc = C_{q+1} (C_K = logsumexp b); ratio_q = e^{a_q − C_q}, tail_q = e^{C_{q+1} − C_q}
-      let total = 0;
-      for (let q = k - 1; q >= 0; q--) {
-        const x = av[ar + q];
-        if (acc === -Infinity) {
-          ratio[q] = 1;
-          tail[q] = 0;
-          acc = x;
-        } else {
-          const e = Math.exp(-Math.abs(acc - x));
-          const big = 1 / (1 + e);
-          const small = e * big;
-          if (x >= acc) { ratio[q] = big; tail[q] = small; } else { ratio[q] = small; tail[q] = big; }
-          acc = Math.max(acc, x) + Math.log1p(e);
-        }
-        total += acc - x;
-      }
-      loss[r] = total;
-      // prefix_q = Σ_{p≤q} e^{C_q − C_p} = prefix_{q−1}·e^{C_q − C_{q−1}} + 1, and e^{C_q − C_{q−1}} = tail_{q−1}
-      let prefix = 0;
-      for (let q = 0; q < k; q++) {
-        prefix = q === 0 ? 1 : prefix * tail[q - 1] + 1;
-        ga[ar + q] = ratio[q] * prefix - 1;
-      }
-      // ∂/∂b_j = e^{b_j − C_{K−1}} · prefix_{K−1}, and e^{b_j − C_{K−1}} = eb_j / sumB · tail_{K−1}
-      if (k > 0 && sumB > 0) {
-        const scale = (tail[k - 1] / sumB) * prefix;
-        for (let j = 0; j < l; j++) gb[br + j] = eb[j] * scale;
-      }
-    }
+    const { loss, ga, gb } = rankingLoss(at.dataSync() as Float32Array, bt.dataSync() as Float32Array, rows, k, l);
     return {
       value: tf.tensor1d(loss),
       gradFunc: (dy: Tensor) => {
@@ -104,6 +60,47 @@ export function leanRelaxedRankingLoss(a: Tensor, b: Tensor): Tensor {
     };
   });
   return op(a, b);
+}
+
+/** Rows a chunk of the helper's job takes; below two chunks' worth the hand-off costs more than it saves. */
+const LOSS_ROWS_PER_CHUNK = 512;
+let lossArena: { owner: Helper; arena: SharedArena; at: number; floats: number } | null = null;
+
+/** A region of `floats` floats in a shared memory attached to the current helper (reused while it is large enough). */
+function lossRegion(owner: Helper, floats: number): { arena: SharedArena; at: number } {
+  if (!lossArena || lossArena.owner !== owner || lossArena.floats < floats) {
+    // an arena of a helper closed since (setHelperThreads) is dropped with it
+    if (lossArena && lossArena.owner === owner) lossArena.arena.dispose();
+    const arena = new SharedArena(owner);
+    const size = Math.ceil(floats * 1.25);
+    lossArena = { owner, arena, at: arena.alloc(size * 4) / 4, floats: size };
+  }
+  return lossArena;
+}
+
+/**
+ * The loss rows on this thread, or split with the helper thread when there is one and the rows fill several chunks
+ * (IR-RRD's item side: ~22k rows a CiteULike batch); the same floats either way.
+ */
+function rankingLoss(av: Float32Array, bv: Float32Array, rows: number, k: number, l: number): { loss: Float32Array; ga: Float32Array; gb: Float32Array } {
+  const h = helper();
+  if (h.threads === 1 || rows < 2 * LOSS_ROWS_PER_CHUNK) {
+    const sizes = [rows * k, rows * l, rows, rows * k, rows * l];
+    const f = new Float32Array(sizes.reduce((x, y) => x + y, 0));
+    f.set(av, 0);
+    f.set(bv, rows * k);
+    const o = { a: 0, b: rows * k, loss: rows * (k + l), ga: rows * (k + l + 1), gb: rows * (2 * k + l + 1) };
+    rankingLossRows(f, o, k, l, 0, rows);
+    return { loss: f.slice(o.loss, o.loss + rows), ga: f.slice(o.ga, o.ga + rows * k), gb: f.slice(o.gb, o.gb + rows * l) };
+  }
+  const { arena, at } = lossRegion(h, rows * (2 * k + 2 * l + 1));
+  const o = { a: at, b: at + rows * k, loss: at + rows * (k + l), ga: at + rows * (k + l) + rows, gb: at + rows * (2 * k + l) + rows };
+  const f = new Float32Array(arena.memory.buffer);
+  f.set(av, o.a);
+  f.set(bv, o.b);
+  h.run({ kind: 'rankingLoss', arena: arena.id, chunks: Math.ceil(rows / LOSS_ROWS_PER_CHUNK), args: { ...o, k, l, rows, rowsPerChunk: LOSS_ROWS_PER_CHUNK } });
+  const g = new Float32Array(arena.memory.buffer);
+  return { loss: g.slice(o.loss, o.loss + rows), ga: g.slice(o.ga, o.ga + rows * k), gb: g.slice(o.gb, o.gb + rows * l) };
 }
 
 /**
