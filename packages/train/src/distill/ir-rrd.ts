@@ -38,9 +38,9 @@ export const IR_DEFAULTS: IrSettings = { lambda: 5e-4, interesting: 20, unintere
  * returns [B], float64 and stable for any gap), with fewer transcendentals: each step of the reverse log-add-exp
  * C_k = logaddexp(a_k, C_{k+1}) yields, from its one e = exp(−|C_{k+1} − a_k|), both ratios the gradient needs,
  * e^{a_k − C_k} and e^{C_{k+1} − C_k} (1/(1+e) and e/(1+e)), and the sums the gradient needs follow from them:
- * ~3 per row element instead of ~7. The item side runs it on ~22k rows a CiteULike batch, where it was most of the
- * term's time, so the rows are split with the helper thread where there is one (the same floats on one thread);
- * RRD keeps its own op, whose floats its finished runs were trained with.
+ * ~3 per row element instead of ~7. RRD's user side and the item side both train with it; the item side runs it
+ * on ~22k rows a CiteULike batch, where it was most of the term's time, so the rows are split with the helper thread
+ * where there is one (the same floats on one thread).
  */
 export function leanRelaxedRankingLoss(a: Tensor, b: Tensor): Tensor {
   const op = customOp<[Tensor, Tensor]>((at, bt) => {

@@ -12,6 +12,7 @@ import { tf, type Scalar, type Tensor, type Variable } from '../tf.js';
 import type { RecModel } from '../models/model.js';
 import type { Batch, LossTerm } from '../terms.js';
 import type { TeacherRanking } from './teacher-ranking.js';
+import { leanRelaxedRankingLoss } from './ir-rrd.js';
 
 export interface RrdSettings {
   /** λ_RRD */
@@ -56,7 +57,8 @@ export function sampleRankPositions(rng: Rng, n: number, k: number, temperature:
  * Its gradient is exact and O(K + L) per row:
  *   ∂/∂a_l = e^{a_l − C_l} · Σ_{k≤l} e^{C_l − C_k} − 1,   ∂/∂b_j = e^{b_j − C_K} · Σ_k e^{C_K − C_k}
  * (every exponent ≤ 0, since C is non-increasing and C_k ≥ a_k, C_K ≥ b_j), so one custom op replaces about twenty
- * tfjs ops and their gradients.
+ * tfjs ops and their gradients. Training runs the same loss with fewer transcendentals (ir-rrd.ts
+ * `leanRelaxedRankingLoss`, tested against this one); this is its reference formulation.
  */
 export function relaxedRankingLoss(a: Tensor, b: Tensor): Tensor {
   const op = customOp<[Tensor, Tensor]>((at, bt) => {
@@ -197,7 +199,7 @@ export class RrdTerm implements LossTerm {
       const scores = this.settings_.score === 'sigmoid' ? tf.sigmoid(raw) : raw;
       const a = tf.slice(scores, [0, 0], [users.length, K]);
       const b = tf.slice(scores, [0, K], [users.length, L]);
-      return tf.sum(relaxedRankingLoss(a, b)) as Scalar;
+      return tf.sum(leanRelaxedRankingLoss(a, b)) as Scalar;
     });
   }
 
