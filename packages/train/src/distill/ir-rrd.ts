@@ -14,11 +14,8 @@ import { BprMf } from '../models/bpr.js';
 import type { RecModel } from '../models/model.js';
 import type { Batch, LossTerm } from '../terms.js';
 import { innerProductsByRow } from '../models/inner-products.js';
-import { helper, type Helper } from '../parallel/helper.js';
-import { SharedArena } from '../parallel/shared-arena.js';
-import { rankingLossRows } from './ranking-loss-rows.js';
 import type { TeacherItemRanking } from './teacher-ranking.js';
-import type { RrdSettings } from './rrd.js';
+import { leanRelaxedRankingLoss, type RrdSettings } from './rrd.js';
 
 /**
  * The item side's settings are RRD's, read per item: `interesting` / `uninteresting` are K_I / L_I users per item,
@@ -32,76 +29,6 @@ export interface BatchItemSource {
 }
 
 export const IR_DEFAULTS: IrSettings = { lambda: 5e-4, interesting: 20, uninteresting: 20, topN: 500, temperature: 10, sampling: 'sample' };
-
-/**
- * The relaxed Plackett-Luce loss of each row, as `relaxedRankingLoss` (rrd.ts: a [B, K] in teacher order, b [B, L],
- * returns [B], float64 and stable for any gap), with fewer transcendentals: each step of the reverse log-add-exp
- * C_k = logaddexp(a_k, C_{k+1}) yields, from its one e = exp(−|C_{k+1} − a_k|), both ratios the gradient needs,
- * e^{a_k − C_k} and e^{C_{k+1} − C_k} (1/(1+e) and e/(1+e)), and the sums the gradient needs follow from them:
- * ~3 per row element instead of ~7. RRD's user side and the item side both train with it; the item side runs it
- * on ~22k rows a CiteULike batch, where it was most of the term's time, so the rows are split with the helper thread
- * where there is one (the same floats on one thread).
- */
-export function leanRelaxedRankingLoss(a: Tensor, b: Tensor): Tensor {
-  const op = customOp<[Tensor, Tensor]>((at, bt) => {
-    const [rows, k] = at.shape as [number, number];
-    const l = bt.shape[1] as number;
-    const { loss, ga, gb } = rankingLoss(at.dataSync() as Float32Array, bt.dataSync() as Float32Array, rows, k, l);
-    return {
-      value: tf.tensor1d(loss),
-      gradFunc: (dy: Tensor) => {
-        const d = dy.dataSync() as Float32Array;
-        for (let r = 0; r < rows; r++) {
-          for (let q = 0; q < k; q++) ga[r * k + q] *= d[r];
-          for (let j = 0; j < l; j++) gb[r * l + j] *= d[r];
-        }
-        return [tf.tensor2d(ga, [rows, k]), tf.tensor2d(gb, [rows, l])];
-      },
-    };
-  });
-  return op(a, b);
-}
-
-/** Rows a chunk of the helper's job takes; below two chunks' worth the hand-off costs more than it saves. */
-const LOSS_ROWS_PER_CHUNK = 512;
-let lossArena: { owner: Helper; arena: SharedArena; at: number; floats: number } | null = null;
-
-/** A region of `floats` floats in a shared memory attached to the current helper (reused while it is large enough). */
-function lossRegion(owner: Helper, floats: number): { arena: SharedArena; at: number } {
-  if (!lossArena || lossArena.owner !== owner || lossArena.floats < floats) {
-    // an arena of a helper closed since (setHelperThreads) is dropped with it
-    if (lossArena && lossArena.owner === owner) lossArena.arena.dispose();
-    const arena = new SharedArena(owner);
-    const size = Math.ceil(floats * 1.25);
-    lossArena = { owner, arena, at: arena.alloc(size * 4) / 4, floats: size };
-  }
-  return lossArena;
-}
-
-/**
- * The loss rows on this thread, or split with the helper thread when there is one and the rows fill several chunks
- * (IR-RRD's item side: ~22k rows a CiteULike batch); the same floats either way.
- */
-function rankingLoss(av: Float32Array, bv: Float32Array, rows: number, k: number, l: number): { loss: Float32Array; ga: Float32Array; gb: Float32Array } {
-  const h = helper();
-  if (h.threads === 1 || rows < 2 * LOSS_ROWS_PER_CHUNK) {
-    const sizes = [rows * k, rows * l, rows, rows * k, rows * l];
-    const f = new Float32Array(sizes.reduce((x, y) => x + y, 0));
-    f.set(av, 0);
-    f.set(bv, rows * k);
-    const o = { a: 0, b: rows * k, loss: rows * (k + l), ga: rows * (k + l + 1), gb: rows * (2 * k + l + 1) };
-    rankingLossRows(f, o, k, l, 0, rows);
-    return { loss: f.slice(o.loss, o.loss + rows), ga: f.slice(o.ga, o.ga + rows * k), gb: f.slice(o.gb, o.gb + rows * l) };
-  }
-  const { arena, at } = lossRegion(h, rows * (2 * k + 2 * l + 1));
-  const o = { a: at, b: at + rows * k, loss: at + rows * (k + l), ga: at + rows * (k + l) + rows, gb: at + rows * (2 * k + l) + rows };
-  const f = new Float32Array(arena.memory.buffer);
-  f.set(av, o.a);
-  f.set(bv, o.b);
-  h.run({ kind: 'rankingLoss', arena: arena.id, chunks: Math.ceil(rows / LOSS_ROWS_PER_CHUNK), args: { ...o, k, l, rows, rowsPerChunk: LOSS_ROWS_PER_CHUNK } });
-  const g = new Float32Array(arena.memory.buffer);
-  return { loss: g.slice(o.loss, o.loss + rows), ga: g.slice(o.ga, o.ga + rows * k), gb: g.slice(o.gb, o.gb + rows * l) };
-}
 
 /**
  * K distinct positions of 0..N−1 drawn sequentially without replacement with weights exp(−(r+1)/T) — the law of

@@ -1,5 +1,5 @@
 /**
- * The row loop of the lean relaxed Plackett-Luce loss (ir-rrd.ts `leanRelaxedRankingLoss`) over plain float arrays,
+ * The row loop of the lean relaxed Plackett-Luce loss (rrd.ts `leanRelaxedRankingLoss`) over plain float arrays,
  * without tfjs: the op runs it on the calling thread, or splits the rows with the helper thread (parallel/jobs.ts
  * 'rankingLoss'). Each row's loss and gradients depend on that row alone, so the floats do not depend on the split.
  *
