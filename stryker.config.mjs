@@ -49,8 +49,11 @@ export const SCOPE_SPANS = {
       ['packages/train/src/distill/de.ts', '  selection(ht: Tensor,'],
       ['packages/train/src/distill/de.ts', '  reconstructExact('],
       ['packages/train/src/distill/de.ts', '  onEpochStart(epoch: number, rng: Rng)', '    return total as Scalar;'],
-      // the relaxed ranking loss and the term's loss; its samplers are checked by distill.test.ts (too slow to run per mutant)
+      // the relaxed ranking loss (the reference and the lean one training runs, with its row loop) and the term's
+      // loss; its samplers and the helper-thread split are checked by distill.test.ts (too slow to run per mutant)
       ['packages/train/src/distill/rrd.ts', 'export function relaxedRankingLoss('],
+      ['packages/train/src/distill/rrd.ts', 'export function leanRelaxedRankingLoss('],
+      ['packages/train/src/distill/ranking-loss-rows.ts', 'export function rankingLossRows('],
       ['packages/train/src/distill/rrd.ts', '  loss(batch: Batch): Scalar {'],
       // a resumed run that had stopped, selection, saving, early stopping, the epoch bound, and trainingStep (the
       // term weighting)

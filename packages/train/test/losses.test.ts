@@ -6,7 +6,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Rng, sampleTriples, type Dataset } from '@derrd/core';
-import { AdamL2, BprMf, CdTerm, DeTerm, RdTerm, RrdTerm, relaxedRankingLoss, deTemperature, initBackend, sampleRankPositions, setDeKernel, tf, trainableOf, trainingStep, type Batch, type LossTerm, type TeacherRanking } from '@derrd/train';
+import { AdamL2, BprMf, CdTerm, DeTerm, RdTerm, RrdTerm, relaxedRankingLoss, leanRelaxedRankingLoss, deTemperature, initBackend, sampleRankPositions, setDeKernel, tf, trainableOf, trainingStep, type Batch, type LossTerm, type TeacherRanking } from '@derrd/train';
 import { gradientCheck, tinyDataset } from './helpers.js';
 
 const close = (a: number, b: number, tol: number, what: string) => assert.ok(Math.abs(a - b) <= tol * Math.max(1, Math.abs(b)), `${what}: ${a} != ${b}`);
@@ -230,6 +230,45 @@ function plackettLuce(a: number[], b: number[]): number {
   const tail = b.reduce((s, x) => s + Math.exp(x), 0);
   return a.reduce((s, x, k) => s + Math.log(a.slice(k).reduce((t, y) => t + Math.exp(y), 0) + tail) - x, 0);
 }
+
+/** ∂ of `plackettLuce` by its definition: ∂/∂a_p = Σ_{q≤p} e^{a_p}/S_q − 1, ∂/∂b_j = Σ_q e^{b_j}/S_q (S_q = Σ_{p≥q} e^{a_p} + Σ e^b). */
+function plackettLuceGrad(a: number[], b: number[]): { ga: number[]; gb: number[] } {
+  const tail = b.reduce((s, x) => s + Math.exp(x), 0);
+  const S = a.map((_x, q) => a.slice(q).reduce((t, y) => t + Math.exp(y), 0) + tail);
+  const inv = S.map((x) => 1 / x);
+  return {
+    ga: a.map((x, p) => Math.exp(x) * inv.slice(0, p + 1).reduce((t, y) => t + y, 0) - 1),
+    gb: b.map((x) => Math.exp(x) * inv.reduce((t, y) => t + y, 0)),
+  };
+}
+
+test('RRD\'s lean relaxed ranking loss (the one training runs): each row\'s value and gradient by the definition, with row weights, no uninteresting items, one interesting item and masked (-Infinity) items', async () => {
+  await initBackend('cpu');
+  const rng = new Rng(31);
+  for (const [rows, k, l] of [[5, 4, 6], [3, 1, 3], [4, 5, 0], [2, 3, 1]] as const) {
+    const A = Array.from({ length: rows }, () => Array.from({ length: k }, () => rng.normal() * 2));
+    const B = Array.from({ length: rows }, (_r, r) => Array.from({ length: l }, (_v, j) => (r === 1 && j === 0 ? -Infinity : rng.normal() * 2)));
+    if (l > 0 && rows > 2) B[2] = B[2].map(() => -Infinity);
+    const w = Array.from({ length: rows }, (_v, r) => 1 + 0.75 * r);
+    const a = tf.variable(tf.tensor2d(A.flat(), [rows, k])), b = tf.variable(tf.tensor2d(B.flat(), [rows, l]));
+    const values = tf.tidy(() => leanRelaxedRankingLoss(a, b).dataSync());
+    const { grads, value } = tf.variableGrads(() => tf.sum(tf.mul(leanRelaxedRankingLoss(a, b), tf.tensor1d(w))) as tf.Scalar, [a, b]);
+    const ga = grads[a.name].dataSync(), gb = grads[b.name]?.dataSync() ?? new Float32Array(0);
+    for (let r = 0; r < rows; r++) {
+      close(values[r], plackettLuce(A[r], B[r]), 1e-5, `${rows}×${k}+${l} row ${r} value`);
+      const g = plackettLuceGrad(A[r], B[r]);
+      for (let q = 0; q < k; q++) close(ga[r * k + q], w[r] * g.ga[q], 1e-5, `${rows}×${k}+${l} row ${r} ∂a${q}`);
+      for (let j = 0; j < l; j++) close(gb[r * l + j], w[r] * g.gb[j], 1e-5, `${rows}×${k}+${l} row ${r} ∂b${j}`);
+    }
+    for (const t of [a, b, value, ...Object.values(grads)]) t.dispose();
+  }
+  // gaps beyond float range (e^300 overflows float32, e^800 float64): [300, 0] above [0, −1000] costs ln 2, [0, 300]
+  // costs 300, and [0, 0] below an uninteresting 800 (not its row's first) costs 1600
+  const gaps = tf.tidy(() => leanRelaxedRankingLoss(tf.tensor2d([[300, 0], [0, 300], [0, 0]]), tf.tensor2d([[0, -1000], [0, -1000], [-5, 800]])).dataSync());
+  close(gaps[0], Math.LN2, 1e-6, 'gap, in order');
+  close(gaps[1], 300, 1e-6, 'gap, reversed');
+  close(gaps[2], 1600, 1e-6, 'gap above the interesting items');
+});
 
 test('RRD: the relaxed ranking loss by its definition on random rows, its gradient by finite differences, and the term on hand-set samples', async () => {
   await initBackend('cpu');
