@@ -53,6 +53,7 @@ export const SCOPE_SPANS = {
       // loss; its samplers and the helper-thread split are checked by distill.test.ts (too slow to run per mutant)
       ['packages/train/src/distill/rrd.ts', 'export function relaxedRankingLoss('],
       ['packages/train/src/distill/rrd.ts', 'export function leanRelaxedRankingLoss('],
+      ['packages/train/src/distill/rrd.ts', 'function rankingLossOp('],
       ['packages/train/src/distill/ranking-loss-rows.ts', 'export function rankingLossRows('],
       ['packages/train/src/distill/rrd.ts', '  loss(batch: Batch): Scalar {'],
       // a resumed run that had stopped, selection, saving, early stopping, the epoch bound, and trainingStep (the

@@ -63,11 +63,7 @@ export function sampleRankPositions(rng: Rng, n: number, k: number, temperature:
  * (`leanRelaxedRankingLoss` below, tested against this one); this is its reference formulation.
  */
 export function relaxedRankingLoss(a: Tensor, b: Tensor): Tensor {
-  const op = customOp<[Tensor, Tensor]>((at, bt) => {
-    const [rows, k] = at.shape as [number, number];
-    const l = bt.shape[1] as number;
-    const av = at.dataSync() as Float32Array;
-    const bv = bt.dataSync() as Float32Array;
+  return rankingLossOp(a, b, (av, bv, rows, k, l) => {
     const loss = new Float32Array(rows);
     const ga = new Float32Array(rows * k);
     const gb = new Float32Array(rows * l);
@@ -102,19 +98,8 @@ export function relaxedRankingLoss(a: Tensor, b: Tensor): Tensor {
         for (let j = 0; j < l; j++) gb[br + j] = Math.exp(bv[br + j] - c[k - 1]) * spread;
       }
     }
-    return {
-      value: tf.tensor1d(loss),
-      gradFunc: (dy: Tensor) => {
-        const d = dy.dataSync() as Float32Array;
-        for (let r = 0; r < rows; r++) {
-          for (let q = 0; q < k; q++) ga[r * k + q] *= d[r];
-          for (let j = 0; j < l; j++) gb[r * l + j] *= d[r];
-        }
-        return [tf.tensor2d(ga, [rows, k]), tf.tensor2d(gb, [rows, l])];
-      },
-    };
+    return { loss, ga, gb };
   });
-  return op(a, b);
 }
 
 /**
@@ -127,10 +112,17 @@ export function relaxedRankingLoss(a: Tensor, b: Tensor): Tensor {
  * where there is one (the same floats on one thread).
  */
 export function leanRelaxedRankingLoss(a: Tensor, b: Tensor): Tensor {
+  return rankingLossOp(a, b, rankingLoss);
+}
+
+type RankingLossRows = (av: Float32Array, bv: Float32Array, rows: number, k: number, l: number) => { loss: Float32Array; ga: Float32Array; gb: Float32Array };
+
+/** Both formulations as one custom op: `rowLoss` gives each row's loss and its gradients for dy = 1; dy scales them. */
+function rankingLossOp(a: Tensor, b: Tensor, rowLoss: RankingLossRows): Tensor {
   const op = customOp<[Tensor, Tensor]>((at, bt) => {
     const [rows, k] = at.shape as [number, number];
     const l = bt.shape[1] as number;
-    const { loss, ga, gb } = rankingLoss(at.dataSync() as Float32Array, bt.dataSync() as Float32Array, rows, k, l);
+    const { loss, ga, gb } = rowLoss(at.dataSync() as Float32Array, bt.dataSync() as Float32Array, rows, k, l);
     return {
       value: tf.tensor1d(loss),
       gradFunc: (dy: Tensor) => {
