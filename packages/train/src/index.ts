@@ -13,7 +13,8 @@ export { train, trainingStep, trainableOf, checkTrainingMemory, trainingMemory, 
 export { loadCheckpoint, type LoadedCheckpoint } from './checkpoint.js';
 export type { Batch, LossTerm } from './terms.js';
 export { DeTerm, ExpertSet, DE_DEFAULTS, deTemperature, expertHiddenDim, routeEntities, setDeKernel, type DeSettings } from './distill/de.js';
-export { ExpertMixtureKernel, splitPoint, type MixtureInputs, type MixtureGradients } from './distill/expert-kernel.js';
+export { ExpertMixtureKernel, splitPoint, mixtureLoops, setMixtureLoops, describeMixtureLoops, type MixtureInputs, type MixtureGradients } from './distill/expert-kernel.js';
+export { nativeMixture, defaultMixtureLoops, type MixtureLoops } from './distill/native-mixture.js';
 export { ExpertLane, deThreads, expertLane, setDeThreads } from './distill/expert-lane.js';
 export { RrdTerm, RRD_DEFAULTS, relaxedRankingLoss, leanRelaxedRankingLoss, sampleRankPositions, type RrdSettings } from './distill/rrd.js';
 export { RdTerm, RD_DEFAULTS, type RdSettings } from './distill/rd.js';

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import test from 'node:test';
 import { Rng } from '@derrd/core';
-import { ExpertLane, ExpertMixtureKernel, splitPoint, type MixtureInputs } from '@derrd/train';
+import { ExpertLane, ExpertMixtureKernel, defaultMixtureLoops, nativeMixture, setMixtureLoops, splitPoint, type MixtureInputs, type MixtureLoops } from '@derrd/train';
 
 /** Plain-JS float64 reference of the routed mixture and its gradients. */
 function reference(x: MixtureInputs, m: number, ds: number, h: number, dt: number, dRecon: Float32Array) {
@@ -114,6 +114,86 @@ test('expert kernel on two threads (a worker lane) gives the same floats as on o
   }
 });
 
+/** Routed pairs for every entity (1–3 experts each, sorted by expert, with one pair out of order at the end). */
+function routedInputs(rng: Rng, m: number, ds: number, h: number, dt: number, numEntities: number): { x: MixtureInputs; dRecon: Float32Array } {
+  const rand = (n: number, scale: number) => Float32Array.from({ length: n }, () => (rng.float() * 2 - 1) * scale);
+  const pairs: [number, number][] = [];
+  for (let e = 0; e < numEntities; e++) {
+    const kept = new Set<number>();
+    const want = 1 + Math.floor(rng.float() * Math.min(3, m));
+    while (kept.size < want) kept.add(Math.floor(rng.float() * m));
+    for (const k of kept) pairs.push([e, k]);
+  }
+  pairs.sort((a, b) => a[1] - b[1] || a[0] - b[0]);
+  pairs.push(pairs.shift()!);
+  const x: MixtureInputs = {
+    hs: rand(numEntities * ds, 1), w1: rand(m * ds * h, 0.5), b1: rand(m * h, 0.3), w2: rand(m * h * dt, 0.3), b2: rand(m * dt, 0.3),
+    pairEntity: Int32Array.from(pairs, (q) => q[0]), pairExpert: Int32Array.from(pairs, (q) => q[1]), pairWeight: rand(pairs.length, 1), numEntities,
+  };
+  x.hs[1] = 0; // zero inputs and a zero pair weight are skipped by both
+  x.hs[ds + 2] = 0;
+  x.pairWeight[3] = 0;
+  return { x, dRecon: rand(numEntities * dt, 1) };
+}
+
+const bits = (a: Float32Array) => new Uint32Array(a.buffer, a.byteOffset, a.length);
+
+test('native DE loops give bit-for-bit the floats of the WebAssembly loops, on one thread and two, at odd and paper sizes', (t) => {
+  const { native, reason } = nativeMixture();
+  if (!native) return t.skip(`native: the native DE kernel is ${reason}`);
+  const lane = new ExpertLane();
+  try {
+    // tails everywhere (3, 5, 7), every block width (h = 37, dt = 70), the CiteULike student sizes d = 20 and 100,
+    // and d_s = d_t (h = d/2); enough pairs that the lane takes half of them
+    const shapes = [[3, 3, 5, 7, 40], [5, 6, 37, 70, 120], [30, 20, 110, 200, 150], [30, 100, 150, 200, 60], [8, 24, 12, 24, 200]];
+    for (const [m, ds, h, dt, numEntities] of shapes) {
+      const { x, dRecon } = routedInputs(new Rng(ds * 7 + h), m, ds, h, dt, numEntities);
+      for (const withLane of [false, true]) {
+        const results = (['wasm', 'native'] as MixtureLoops[]).map((loops) => {
+          setMixtureLoops(loops);
+          const kernel = ExpertMixtureKernel.create(m, ds, h, dt, withLane ? lane : null)!;
+          assert.equal(kernel.loops, loops);
+          return { recon: kernel.forward(x), grads: kernel.backward(dRecon) };
+        });
+        const label = `m=${m} ds=${ds} h=${h} dt=${dt}${withLane ? ' with a lane' : ''}`;
+        assert.deepEqual(bits(results[1].recon), bits(results[0].recon), `${label}: recon`);
+        for (const key of ['hs', 'pairWeight', 'w1', 'b1', 'w2', 'b2'] as const) assert.deepEqual(bits(results[1].grads[key]), bits(results[0].grads[key]), `${label}: d${key}`);
+        assert.ok(results[0].grads.w2.some((v) => v !== 0), `${label}: gradients are not all zero`);
+      }
+    }
+  } finally {
+    setMixtureLoops(undefined);
+    lane.close();
+  }
+});
+
+test('native DE loops refuse a layout outside the memory or a pair naming an absent entity, without crashing', (t) => {
+  const { native } = nativeMixture();
+  if (!native) return t.skip('native: the native DE kernel is not built');
+  const memory = new Float32Array(2048);
+  const args = new Int32Array(9 + 23);
+  args.set([2, 3, 4, 2, 5, 6, 0, 6, 0]);
+  args.fill(0, 9);
+  args[9 + 12] = 2040; // dw1 (12 floats) past the end of the memory
+  assert.throws(() => native.backward(memory, args), /layout inside the memory/);
+  assert.throws(() => native.forward(memory, new Int32Array(3)), /expected \(Float32Array memory, Int32Array args\)/);
+  // a pair whose entity is 7 of 5
+  const ok = new Int32Array(9 + 23);
+  ok.set([2, 3, 4, 2, 5, 1, 0, 1, 0]);
+  for (let i = 0; i < 23; i++) ok[9 + i] = 64 * i;
+  const ints = new Int32Array(memory.buffer);
+  ints[ok[9 + 6]] = 7;
+  assert.throws(() => native.forward(memory, ok), /outside the layout/);
+});
+
+test('DERRD_DE_LOOPS: native where built by default; wasm on request; an unknown value or native where not built is refused', () => {
+  assert.equal(defaultMixtureLoops('wasm'), 'wasm');
+  assert.equal(defaultMixtureLoops(undefined), nativeMixture().native ? 'native' : 'wasm');
+  assert.throws(() => defaultMixtureLoops('fast'), /DERRD_DE_LOOPS must be native or wasm \(got "fast"\)/);
+  if (nativeMixture().native) assert.equal(defaultMixtureLoops('native'), 'native');
+  else assert.throws(() => defaultMixtureLoops('native'), /native DE kernel is not built/);
+});
+
 test('splitPoint: an expert boundary near the middle; no split for few, unsorted or single-expert pairs', () => {
   const sorted = Int32Array.from({ length: 400 }, (_v, q) => Math.floor(q / 90)); // runs of 90: boundaries at 90, 180, 270, 360
   assert.equal(splitPoint(sorted), 180);
@@ -127,10 +207,10 @@ test('splitPoint: an expert boundary near the middle; no split for few, unsorted
 test('ExpertLane: an error in the worker thread comes back to the caller as an error naming it', () => {
   const lane = new ExpertLane();
   try {
-    lane.start({ id: 99, phase: 'forward', e: 1, p: 1, q0: 0, q1: 1 });
+    lane.start({ id: 99, phase: 'forward', loops: 'wasm', e: 1, p: 1, q0: 0, q1: 1 });
     assert.throws(() => lane.finish(), /DE worker thread: Error: unknown kernel 99/);
   } finally {
     lane.close();
   }
-  assert.throws(() => lane.start({ id: 0, phase: 'forward', e: 1, p: 1, q0: 0, q1: 1 }), /after close/);
+  assert.throws(() => lane.start({ id: 0, phase: 'forward', loops: 'wasm', e: 1, p: 1, q0: 0, q1: 1 }), /after close/);
 });

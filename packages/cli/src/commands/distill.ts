@@ -3,6 +3,7 @@ import { InputError, loadDataset, type Dataset } from '@derrd/core';
 import {
   deThreads, initBackend, isRankingTeacher, loadTeacher, methodTerms, needsRanking, parseMethod, prepareDistillation, setDeThreads, teacherRefusal, trainDefaults,
   type BackendRequest, type MethodName, type MethodSettings, type ModelKind,
+  describeMixtureLoops,
 } from '@derrd/train';
 import { addSettingOptions, layer } from '../flags.js';
 import { info } from '../output.js';
@@ -58,7 +59,7 @@ export function registerDistillCommand(program: Command): void {
     const threads = v['de-threads'] === 'auto' ? deThreads() : Number(v['de-threads']) as 1 | 2;
     checkMethodSettings(method, settings, dataset, (name) => `--${name}`, ranking ? teacher.card.origin?.topN : undefined);
     setDeThreads(threads);
-    if (methodTerms(method).includes('de') && settings.de.mode === 'sparse') info(`DE kernel on ${threads} thread${threads > 1 ? 's' : ''}`);
+    if (methodTerms(method).includes('de') && settings.de.mode === 'sparse') info(`DE kernel: ${describeMixtureLoops()} on ${threads} thread${threads > 1 ? 's' : ''}`);
 
     const bars = { user: new Progress('teacher ranking', dataset.numUsers), item: new Progress('teacher item ranking', dataset.numUsers) };
     const setup = prepareDistillation({

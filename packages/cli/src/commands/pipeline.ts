@@ -15,6 +15,7 @@ import type { Provider } from '@derrd/runtime';
 import {
   TRAIN_DEFAULTS, DERRD_VERSION, checkTrainingMemory, deThreads, evaluateCheckpoint, initBackend, isRankingTeacher, loadCheckpoint, parseMethod, prepareDistillation, setDeThreads,
   type BackendRequest, type ModelKind, type TrainConfig,
+  describeMixtureLoops, methodTerms,
 } from '@derrd/train';
 import { estimateTraining, formatDuration } from '../estimate.js';
 import { addSettingOptions, layer, readConfigFile, readFlags, sectionOf, valuesOf } from '../flags.js';
@@ -119,7 +120,9 @@ export function registerPipelineCommand(program: Command): void {
     [teacherConfig, studentConfig, distillConfig].forEach((cfg, k) => { if (!reused[ROLES[k][0]]) checkOptimizer(cfg, k === 2 ? method : null, `--${ROLES[k][1]}-optimizer`); });
     const settings = toMethodSettings(v.distill, teacherConfig.model, method);
     checkMethodSettings(method, settings, ds, (name) => `--distill-${name}`);
-    setDeThreads(v.distill['de-threads'] === 'auto' ? deThreads() : Number(v.distill['de-threads']) as 1 | 2);
+    const threads = v.distill['de-threads'] === 'auto' ? deThreads() : Number(v.distill['de-threads']) as 1 | 2;
+    setDeThreads(threads);
+    if (methodTerms(method).includes('de')) info(`DE kernel: ${describeMixtureLoops()} on ${threads} thread${threads > 1 ? 's' : ''}`);
     const dirs: Record<Role, string> = {
       teacher: reuse.teacher ?? join(out, 'teacher'),
       student: reuse.student ?? join(out, 'student'),

@@ -13,6 +13,7 @@ import {
 import {
   DERRD_VERSION, deThreads, evaluateCheckpoint, initBackend, isRankingTeacher, loadCheckpoint, methodTerms, parseMethod, prepareDistillation, setDeThreads, trainDefaults,
   type BackendName, type BackendRequest, type LoadedCheckpoint, type MethodName, type MethodSettings, type ModelKind, type TrainConfig,
+  describeMixtureLoops,
 } from '@derrd/train';
 import { estimateTraining, formatDuration } from '../estimate.js';
 import { addSettingOptions, layer, readConfigFile, readFlags, valuesOf } from '../flags.js';
@@ -292,7 +293,9 @@ export function registerSweepCommand(program: Command): void {
     for (const r of runs) if (r.settings) checkMethodSettings(r.method, r.settings, ds, (name) => `--${name}`);
     const v = layer(base, given);
     const latency = latencySettingsOf(v);
-    setDeThreads(v['de-threads'] === 'auto' || v['de-threads'] === undefined ? deThreads() : Number(v['de-threads']) as 1 | 2);
+    const threads = v['de-threads'] === 'auto' || v['de-threads'] === undefined ? deThreads() : Number(v['de-threads']) as 1 | 2;
+    setDeThreads(threads);
+    if (methods.some((m) => methodTerms(m).includes('de'))) info(`DE kernel: ${describeMixtureLoops()} on ${threads} thread${threads > 1 ? 's' : ''}`);
     const candidates = reuseCandidates(reuse);
     // allowed: φ > 1 asks whether a student larger than its teacher gains from it (the paper stops at φ = 1)
     const above = sweepDims.filter((d) => d > teacherDim);

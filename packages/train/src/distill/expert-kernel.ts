@@ -15,6 +15,7 @@
  */
 import { instantiateExpertSimd, newSharedMemory, type ExpertSimd } from '../wasm/expert-simd.js';
 import type { ExpertLane } from './expert-lane.js';
+import { NATIVE_LAYOUT_KEYS, defaultMixtureLoops, nativeMixture, type MixtureLoops } from './native-mixture.js';
 
 export interface MixtureInputs {
   hs: Float32Array; // [E, ds]
@@ -148,6 +149,69 @@ export function mixtureBackward(simd: ExpertSimd, { ds, h, dt }: MixtureDims, at
   }
 }
 
+let chosenLoops: MixtureLoops | undefined;
+
+/** The loops new kernels run (DERRD_DE_LOOPS, else native where built); see native-mixture.ts. */
+export function mixtureLoops(): MixtureLoops {
+  chosenLoops ??= defaultMixtureLoops();
+  return chosenLoops;
+}
+
+/** What the DE kernel runs on, for the training log: the native build and its instruction set, or why not. */
+export function describeMixtureLoops(): string {
+  if (mixtureLoops() === 'native') return `native loops (${nativeMixture().native!.isa})`;
+  const { native, reason } = nativeMixture();
+  return native ? 'WebAssembly loops (DERRD_DE_LOOPS=wasm)' : `WebAssembly loops (the native kernel is ${reason})`;
+}
+
+/** Picks the loops for kernels created from now on (undefined: back to the default); for tests and benchmarks. */
+export function setMixtureLoops(loops: MixtureLoops | undefined): void {
+  if (loops === 'native' && !nativeMixture().native) throw new Error(`the native DE kernel is ${nativeMixture().reason}`);
+  chosenLoops = loops;
+}
+
+/**
+ * The whole memory as floats. A shared memory grown by another thread can still show this thread its old length
+ * (its buffer object is refreshed lazily); grow(0) refreshes it.
+ */
+function memoryView(simd: ExpertSimd): Float32Array {
+  if (typeof SharedArrayBuffer !== 'undefined' && simd.memory.buffer instanceof SharedArrayBuffer) simd.memory.grow(0);
+  return new Float32Array(simd.memory.buffer);
+}
+
+/** The arguments of a native call: dimensions, sizes, the pair range and the layout's offsets. */
+function nativeArgs({ m, ds, h, dt }: MixtureDims, at: Record<string, number>, e: number, p: number, q0: number, q1: number, thread: 0 | 1): Int32Array {
+  const args = new Int32Array(9 + NATIVE_LAYOUT_KEYS.length);
+  args.set([ds, h, dt, m, e, p, q0, q1, thread]);
+  NATIVE_LAYOUT_KEYS.forEach((key, i) => (args[9 + i] = at[key]));
+  return args;
+}
+
+/**
+ * One phase's loops over a pair range, on `loops` (native or WebAssembly: the same floats). e and p are the layout's
+ * entity and pair counts.
+ */
+export function runMixturePhase(loops: MixtureLoops, phase: 'forward' | 'backward', simd: ExpertSimd, dims: MixtureDims, at: Record<string, number>, e: number, p: number, r: PairRange): void {
+  if (loops === 'native') {
+    const native = nativeMixture().native!;
+    native[phase](memoryView(simd), nativeArgs(dims, at, e, p, r.q0, r.q1, r.thread));
+  } else {
+    (phase === 'forward' ? mixtureForward : mixtureBackward)(simd, dims, at, r);
+  }
+}
+
+/** After a lane's range [q0, q1): recon (forward) or dhs (backward) gets that range's per-pair terms, in pair order. */
+function addLaneRange(loops: MixtureLoops, phase: 'forward' | 'backward', simd: ExpertSimd, dims: MixtureDims, at: Record<string, number>, e: number, p: number, q0: number, q1: number): void {
+  if (loops === 'native') {
+    const native = nativeMixture().native!;
+    const args = nativeArgs(dims, at, e, p, q0, q1, 0);
+    if (phase === 'forward') native.addRecon(memoryView(simd), args);
+    else native.addDhs(memoryView(simd), args);
+  } else {
+    (phase === 'forward' ? mixtureAddRecon : mixtureAddDhs)(simd, dims, at, q0, q1);
+  }
+}
+
 /** Pairs below this many stay on one thread: the hand-off costs more than it saves. */
 const MIN_SPLIT_PAIRS = 256;
 
@@ -175,6 +239,8 @@ export class ExpertMixtureKernel {
   readonly lane: ExpertLane | null;
   /** the lane's handle for this kernel (−1 without a lane) */
   readonly laneId: number;
+  /** native or WebAssembly loops, fixed at creation */
+  readonly loops: MixtureLoops;
   private at: Record<string, number> = {};
   private e = 0;
   private p = 0;
@@ -186,6 +252,7 @@ export class ExpertMixtureKernel {
     this.simd = simd;
     this.dims = dims;
     this.lane = lane;
+    this.loops = mixtureLoops();
     this.laneId = lane ? lane.register(simd.memory, dims) : -1;
   }
 
@@ -254,12 +321,12 @@ export class ExpertMixtureKernel {
 
   /** Runs one phase: the lane's share of the pairs on its thread while this thread does the rest, then the ordered sums. */
   private run(phase: 'forward' | 'backward'): void {
-    const { at, p, split } = this;
-    if (this.lane && split < p) this.lane.start({ id: this.laneId, phase, e: this.e, p, q0: split, q1: p });
-    (phase === 'forward' ? mixtureForward : mixtureBackward)(this.simd, this.dims, at, { q0: 0, q1: split, thread: 0 });
+    const { at, e, p, split, loops } = this;
+    if (this.lane && split < p) this.lane.start({ id: this.laneId, phase, loops, e, p, q0: split, q1: p });
+    runMixturePhase(loops, phase, this.simd, this.dims, at, e, p, { q0: 0, q1: split, thread: 0 });
     if (this.lane && split < p) {
       this.lane.finish();
-      (phase === 'forward' ? mixtureAddRecon : mixtureAddDhs)(this.simd, this.dims, at, split, p);
+      addLaneRange(loops, phase, this.simd, this.dims, at, e, p, split, p);
     }
   }
 

@@ -4,7 +4,7 @@
  */
 import { receiveMessageOnPort, workerData, type MessagePort } from 'node:worker_threads';
 import { instantiateExpertSimd, type ExpertSimd } from '../wasm/expert-simd.js';
-import { mixtureBackward, mixtureForward, mixtureLayout, type MixtureDims } from './expert-kernel.js';
+import { mixtureLayout, runMixturePhase, type MixtureDims } from './expert-kernel.js';
 import { CONTROL, CONTROL_BYTES, ERROR_BYTES, type LaneMessage } from './expert-lane.js';
 
 const { shared, port } = workerData as { shared: SharedArrayBuffer; port: MessagePort };
@@ -31,7 +31,7 @@ while (!quit) {
         const kernel = kernels.get(c.id);
         if (!kernel) throw new Error(`unknown kernel ${c.id}`);
         const { at } = mixtureLayout(kernel.dims, c.e, c.p);
-        (c.phase === 'forward' ? mixtureForward : mixtureBackward)(kernel.simd, kernel.dims, at, { q0: c.q0, q1: c.q1, thread: 1 });
+        runMixturePhase(c.loops, c.phase, kernel.simd, kernel.dims, at, c.e, c.p, { q0: c.q0, q1: c.q1, thread: 1 });
       } else {
         quit = true;
       }

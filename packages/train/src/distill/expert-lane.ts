@@ -11,6 +11,7 @@ import { availableParallelism } from 'node:os';
 import { InputError } from '@derrd/core';
 import { MessageChannel, type MessagePort, type Worker } from 'node:worker_threads';
 import type { MixtureDims } from './expert-kernel.js';
+import type { MixtureLoops } from './native-mixture.js';
 import { startWorker } from '../parallel/worker-options.js';
 
 /** indexes into the control words shared with the worker */
@@ -21,6 +22,8 @@ export const ERROR_BYTES = 2048;
 export interface LaneCommand {
   id: number;
   phase: 'forward' | 'backward';
+  /** the calling kernel's loops: the worker runs the same ones */
+  loops: MixtureLoops;
   e: number;
   p: number;
   q0: number;
