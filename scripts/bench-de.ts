@@ -5,6 +5,7 @@
  *   npm run bench:de [-- --teacher runs/cu-bpr-teacher --epochs 0,25,50,100,200,400 --steps 8 --modes sparse,exact --method de-rrd --dim 20]
  *   npm run bench:de -- --teacher runs/cu-neumf-teacher --dim 25 --modes sparse     # NeuMF (batch 512, L2 1e-4 as bench:reproduce)
  *   npm run bench:de -- --modes sparse --threads 1,2     # sparse kernel on one thread, then with a worker lane
+ *   npm run bench:de -- --modes sparse --loops wasm,native --rounds 2   # the WebAssembly against the native loops, interleaved
  * --threads defaults to what training would use (DERRD_DE_THREADS, else 2 on a machine with two cores).
  * The student has the teacher's model kind; its batch size and L2 follow bench:reproduce's recipe for that kind
  * (--batch-size, --weight-decay override). Results go to bench/results/de-speed[-neumf].json.
@@ -13,7 +14,7 @@ import { existsSync, mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { loadDataset, Rng, sampleTriples, writeFileAtomic } from '@derrd/core';
 import {
-  AdamL2, DeTerm, MODEL_RECIPES, TRAIN_DEFAULTS, createModel, deThreads, deTemperature, initBackend, setDeThreads, loadCheckpoint, methodDefaults, parseMethod, prepareDistillation, tf,
+  AdamL2, DeTerm, defaultMixtureLoops, setMixtureLoops, type MixtureLoops, MODEL_RECIPES, TRAIN_DEFAULTS, createModel, deThreads, deTemperature, initBackend, setDeThreads, loadCheckpoint, methodDefaults, parseMethod, prepareDistillation, tf,
   trainableOf, trainingStep, type Batch, type LossTerm,
 } from '@derrd/train';
 
@@ -30,6 +31,8 @@ const threadCounts = arg('threads', String(deThreads())).split(',').map((t) => {
   if (t !== '1' && t !== '2') throw new Error(`--threads takes 1 and/or 2 (got "${t}")`);
   return Number(t) as 1 | 2;
 });
+const loopsList = arg('loops', defaultMixtureLoops()).split(',').map((l) => defaultMixtureLoops(l));
+const rounds = Number(arg('rounds', '1'));
 for (const p of [teacherDir, dataDir]) if (!existsSync(p)) { console.error(`needs ${p} (run npm run bench:reproduce -- --only teacher first)`); process.exit(1); }
 
 const backend = await initBackend('auto');
@@ -40,11 +43,13 @@ const batchSize = Number(arg('batch-size', String(MODEL_RECIPES[kind].batchSize)
 const weightDecay = Number(arg('weight-decay', String(MODEL_RECIPES[kind].weightDecay)));
 const batchesPerEpoch = Math.ceil(ds.trainItems.length / batchSize);
 
-interface Row { mode: string; threads: number; epoch: number; tau: number; msPerStep: number; deMsPerStep: number; expertsPerEntity: number; deLoss: number; epochSeconds: number }
+interface Row { mode: string; loops: MixtureLoops; round: number; threads: number; epoch: number; tau: number; msPerStep: number; deMsPerStep: number; expertsPerEntity: number; deLoss: number; epochSeconds: number }
 const rows: Row[] = [];
-for (const mode of modes) for (const threads of threadCounts) {
+// rounds × epochs outside the loops, so that the contenders of one configuration run one after the other
+for (const mode of modes) for (const threads of threadCounts) for (let round = 0; round < rounds; round++) for (const epoch of epochs) for (const loops of loopsList) {
   setDeThreads(threads);
-  for (const epoch of epochs) {
+  setMixtureLoops(loops);
+  {
     const settings = methodDefaults(teacher.card.model.kind, method);
     settings.de.mode = mode;
     const setup = prepareDistillation({ teacherDir, teacher, dataset: ds, method, settings, seed: 0 });
@@ -81,16 +86,26 @@ for (const mode of modes) for (const threads of threadCounts) {
       if (b > 0) stepMs += performance.now() - t0; // the first step warms up kernels and caches
     }
     const row: Row = {
-      mode, threads, epoch, tau: deTemperature(epoch, settings.de), msPerStep: stepMs / steps, deMsPerStep: deMs / steps,
+      mode, loops, round, threads, epoch, tau: deTemperature(epoch, settings.de), msPerStep: stepMs / steps, deMsPerStep: deMs / steps,
       expertsPerEntity: experts / steps, deLoss: deLoss / steps, epochSeconds: (stepMs / steps) * batchesPerEpoch / 1000,
     };
     rows.push(row);
-    console.log(`${mode.padEnd(6)} ${threads} thread${threads > 1 ? 's' : ' '} epoch ${String(epoch).padStart(4)} τ=${row.tau.toPrecision(3).padEnd(9)} step ${row.msPerStep.toFixed(1).padStart(7)} ms  DE f+b ${row.deMsPerStep.toFixed(1).padStart(7)} ms  experts/entity ${row.expertsPerEntity.toFixed(2).padStart(5)}  DE loss ${row.deLoss.toFixed(1).padStart(10)}  ≈ ${row.epochSeconds.toFixed(1)} s/epoch (train only)`);
+    console.log(`${mode.padEnd(6)} ${loops.padEnd(6)} ${threads} thread${threads > 1 ? 's' : ' '} epoch ${String(epoch).padStart(4)} τ=${row.tau.toPrecision(3).padEnd(9)} step ${row.msPerStep.toFixed(1).padStart(7)} ms  DE f+b ${row.deMsPerStep.toFixed(1).padStart(7)} ms  experts/entity ${row.expertsPerEntity.toFixed(2).padStart(5)}  DE loss ${row.deLoss.toFixed(1).padStart(10)}  ≈ ${row.epochSeconds.toFixed(1)} s/epoch (train only)`);
     optimizer.dispose();
     for (const t of terms) t.dispose();
     student.dispose();
   }
 }
 setDeThreads(undefined);
+setMixtureLoops(undefined);
+if (loopsList.length > 1) {
+  console.log('\nmedian ms per step, native / WebAssembly:');
+  const median = (a: number[]) => { const s = [...a].sort((x, y) => x - y); return s[s.length >> 1]; };
+  for (const mode of modes) for (const threads of threadCounts) for (const epoch of epochs) {
+    const of = (l: MixtureLoops) => median(rows.filter((r) => r.mode === mode && r.threads === threads && r.epoch === epoch && r.loops === l).map((r) => r.msPerStep));
+    const [w, n] = [of('wasm'), of('native')];
+    console.log(`  ${mode} ${threads} thread${threads > 1 ? 's' : ' '} epoch ${String(epoch).padStart(4)}: step ${w.toFixed(1)} → ${n.toFixed(1)} ms (×${(n / w).toFixed(2)})`);
+  }
+}
 mkdirSync(join(root, 'bench', 'results'), { recursive: true });
 writeFileAtomic(join(root, 'bench', 'results', kind === 'bpr' ? 'de-speed.json' : `de-speed-${kind}.json`), JSON.stringify({ benchmark: 'de-speed', node: process.version, backend, kind, method, studentDim, batchSize, weightDecay, steps, rows }, null, 2) + '\n');
