@@ -49,10 +49,12 @@ typedef int (*loop_fn)(const struct mix *);
 struct isa { const char *name; loop_fn forward, backward, add_recon, add_dhs; };
 static struct isa chosen;
 
+/* AVX2 where the CPU has it; DERRD_DE_NATIVE_ISA=generic picks the plain build (to test it on any machine) */
 static void choose_isa(void) {
 #if defined(__x86_64__) || defined(__i386__)
+  const char *want = getenv("DERRD_DE_NATIVE_ISA");
   __builtin_cpu_init();
-  if (__builtin_cpu_supports("avx2")) {
+  if (!(want && strcmp(want, "generic") == 0) && __builtin_cpu_supports("avx2")) {
     chosen = (struct isa){"avx2", forward_avx2, backward_avx2, add_recon_avx2, add_dhs_avx2};
     return;
   }

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import test from 'node:test';
 import { Rng } from '@derrd/core';
 import { ExpertLane, ExpertMixtureKernel, defaultMixtureLoops, nativeMixture, setMixtureLoops, splitPoint, type MixtureInputs, type MixtureLoops } from '@derrd/train';
@@ -165,6 +166,29 @@ test('native DE loops give bit-for-bit the floats of the WebAssembly loops, on o
     setMixtureLoops(undefined);
     lane.close();
   }
+});
+
+test('the native build without AVX2 (DERRD_DE_NATIVE_ISA=generic, as on a CPU without it) gives the same floats too', (t) => {
+  if (!nativeMixture().native) return t.skip('native: the native DE kernel is not built');
+  // a fresh process: the instruction set is chosen when the module loads
+  const code = `
+    import { ExpertMixtureKernel, nativeMixture, setMixtureLoops } from '@derrd/train';
+    const [m, ds, h, dt, e] = [7, 19, 45, 83, 90];
+    let s = 7; const r = () => { s = (s * 1103515245 + 12345) >>> 0; return s / 4294967296 - 0.5; };
+    const f = (n) => Float32Array.from({ length: n }, r);
+    const pairs = []; for (let i = 0; i < e; i++) for (let k = 0; k < m; k++) if (r() > -0.3) pairs.push([k, i]);
+    const x = { hs: f(e * ds), w1: f(m * ds * h), b1: f(m * h), w2: f(m * h * dt), b2: f(m * dt), pairEntity: Int32Array.from(pairs, (p) => p[1]),
+      pairExpert: Int32Array.from(pairs, (p) => p[0]), pairWeight: f(pairs.length), numEntities: e };
+    const dR = f(e * dt);
+    const out = ['wasm', 'native'].map((l) => { setMixtureLoops(l); const k = ExpertMixtureKernel.create(m, ds, h, dt); const g = k.backward.bind(k); return [k.forward(x), ...Object.values(g(dR))]; });
+    let diff = 0; out[0].forEach((a, i) => { const b = out[1][i]; for (let j = 0; j < a.length; j++) if (!Object.is(a[j], b[j])) diff++; });
+    console.log(JSON.stringify({ isa: nativeMixture().native.isa, diff, pairs: pairs.length }));`;
+  const run = spawnSync(process.execPath, ['--input-type=module', '-e', code], { encoding: 'utf8', env: { ...process.env, DERRD_DE_NATIVE_ISA: 'generic' } });
+  assert.equal(run.status, 0, run.stderr);
+  const got = JSON.parse(run.stdout.trim().split('\n').pop()!) as { isa: string; diff: number; pairs: number };
+  assert.equal(got.isa, 'generic');
+  assert.ok(got.pairs > 400, `${got.pairs} pairs`);
+  assert.equal(got.diff, 0, `${got.diff} floats differ between the generic native build and the WebAssembly loops`);
 });
 
 test('native DE loops refuse a layout outside the memory or a pair naming an absent entity, without crashing', (t) => {
