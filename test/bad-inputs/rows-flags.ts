@@ -57,6 +57,7 @@ export const FLAG_ROWS: Row[] = [
   { name: 'distill --method de with a student of another base model', files: withTeacher, args: distill('--method', 'de', '--model', 'neumf'), exit: 1, says: 'the student must be a bpr like the teacher' },
   { name: 'distill --de-threads 3', files: withTeacher, args: distill('--de-threads', '3'), exit: 2, says: '--de-threads must be one of 1|2|auto, got "3"' },
   { name: 'distill with DERRD_DE_THREADS=many', files: withTeacher, args: distill('--de-threads', 'auto'), env: { DERRD_DE_THREADS: 'many' }, exit: 1, says: 'DERRD_DE_THREADS must be 1 or 2 (got "many")' },
+  { name: 'distill with DERRD_DE_LOOPS=fast', files: withTeacher, args: distill('--method', 'de', '--experts', '2'), env: { DERRD_DE_LOOPS: 'fast' }, exit: 1, says: 'DERRD_DE_LOOPS must be native or wasm (got "fast")' },
   { name: 'distill --resume --force together', files: withTeacher, args: distill('--resume', '--force'), exit: 2, says: '--resume and --force exclude each other' },
   { name: 'evaluate --protocol weird', files: { ...data, m: { fixture: 'bpr' } }, args: ['evaluate', 'm', '--data', 'data', '--protocol', 'weird'], exit: 2, says: '--protocol must be one of sampled|full' },
   { name: 'compare --metrics AUC', files: { ...data, m: { fixture: 'bpr' } }, args: ['compare', 'm', 'm', '--data', 'data', '--metrics', 'AUC'], exit: 2, says: '--metrics: unknown metric "AUC"' },
