@@ -151,10 +151,9 @@ export function mixtureBackward(simd: ExpertSimd, { ds, h, dt }: MixtureDims, at
 
 let chosenLoops: MixtureLoops | undefined;
 
-/** The loops new kernels run (DERRD_DE_LOOPS, else native where built); see native-mixture.ts. */
+/** The loops new kernels run: setMixtureLoops's, else DERRD_DE_LOOPS (read each time), else native where built. */
 export function mixtureLoops(): MixtureLoops {
-  chosenLoops ??= defaultMixtureLoops();
-  return chosenLoops;
+  return chosenLoops ?? defaultMixtureLoops();
 }
 
 /** What the DE kernel runs on, for the training log: the native build and its instruction set, or why not. */
