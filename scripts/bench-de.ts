@@ -46,10 +46,10 @@ const batchesPerEpoch = Math.ceil(ds.trainItems.length / batchSize);
 interface Row { mode: string; loops: MixtureLoops; round: number; threads: number; epoch: number; tau: number; msPerStep: number; deMsPerStep: number; expertsPerEntity: number; deLoss: number; epochSeconds: number }
 const rows: Row[] = [];
 // rounds × epochs outside the loops, so that the contenders of one configuration run one after the other
-for (const mode of modes) for (const threads of threadCounts) for (let round = 0; round < rounds; round++) for (const epoch of epochs) for (const loops of loopsList) {
-  setDeThreads(threads);
-  setMixtureLoops(loops);
-  {
+for (const mode of modes) for (const threads of threadCounts) {
+  setDeThreads(threads); // one lane (worker thread) for all of this thread count's runs
+  for (let round = 0; round < rounds; round++) for (const epoch of epochs) for (const loops of loopsList) {
+    setMixtureLoops(loops);
     const settings = methodDefaults(teacher.card.model.kind, method);
     settings.de.mode = mode;
     const setup = prepareDistillation({ teacherDir, teacher, dataset: ds, method, settings, seed: 0 });

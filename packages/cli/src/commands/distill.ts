@@ -1,11 +1,11 @@
 import type { Command } from 'commander';
 import { InputError, loadDataset, type Dataset } from '@derrd/core';
 import {
-  deThreads, initBackend, isRankingTeacher, loadTeacher, methodTerms, needsRanking, parseMethod, prepareDistillation, setDeThreads, teacherRefusal, trainDefaults,
+  initBackend, isRankingTeacher, loadTeacher, methodTerms, needsRanking, parseMethod, prepareDistillation, teacherRefusal, trainDefaults,
   type BackendRequest, type MethodName, type MethodSettings, type ModelKind,
-  describeMixtureLoops,
 } from '@derrd/train';
 import { addSettingOptions, layer } from '../flags.js';
+import { applyDeThreads, deThreadsOf } from '../de-kernel.js';
 import { info } from '../output.js';
 import { Progress } from '../progress.js';
 import { BACKEND_SETTING, DISTILL_SETTINGS, TRAIN_SETTINGS, checkOptimizer, methodValues, toMethodSettings, toTrainConfig, trainValues, type Setting } from '../settings.js';
@@ -56,10 +56,9 @@ export function registerDistillCommand(program: Command): void {
     if (methodTerms(method).includes('de') && kind !== teacherKind) throw new InputError(`--model ${kind}: DE distils each of the teacher's embedding tables into the same table of the student, so the student must be a ${teacherKind} like the teacher (or use --method rrd, rd or cd)`);
     if (!ranking && config.dim > teacher.card.model.dim) info(`note: the student (d=${config.dim}) is larger than the teacher (d=${teacher.card.model.dim})`);
     const settings = toMethodSettings(v, methodKind, method);
-    const threads = v['de-threads'] === 'auto' ? deThreads() : Number(v['de-threads']) as 1 | 2;
+    const threads = deThreadsOf(v['de-threads']);
     checkMethodSettings(method, settings, dataset, (name) => `--${name}`, ranking ? teacher.card.origin?.topN : undefined);
-    setDeThreads(threads);
-    if (methodTerms(method).includes('de') && settings.de.mode === 'sparse') info(`DE kernel: ${describeMixtureLoops()} on ${threads} thread${threads > 1 ? 's' : ''}`);
+    applyDeThreads(threads, methodTerms(method).includes('de') && settings.de.mode === 'sparse');
 
     const bars = { user: new Progress('teacher ranking', dataset.numUsers), item: new Progress('teacher item ranking', dataset.numUsers) };
     const setup = prepareDistillation({

@@ -13,12 +13,13 @@ import {
 } from '@derrd/core';
 import type { Provider } from '@derrd/runtime';
 import {
-  TRAIN_DEFAULTS, DERRD_VERSION, checkTrainingMemory, deThreads, evaluateCheckpoint, initBackend, isRankingTeacher, loadCheckpoint, parseMethod, prepareDistillation, setDeThreads,
+  TRAIN_DEFAULTS, DERRD_VERSION, checkTrainingMemory, evaluateCheckpoint, initBackend, isRankingTeacher, loadCheckpoint, parseMethod, prepareDistillation,
   type BackendRequest, type ModelKind, type TrainConfig,
-  describeMixtureLoops, methodTerms,
+  methodTerms,
 } from '@derrd/train';
 import { estimateTraining, formatDuration } from '../estimate.js';
 import { addSettingOptions, layer, readConfigFile, readFlags, sectionOf, valuesOf } from '../flags.js';
+import { applyDeThreads, deThreadsOf } from '../de-kernel.js';
 import { emit, info } from '../output.js';
 import { PIPELINE_SCHEMA, PIPELINE_SECTIONS, PIPELINE_TOP_SETTINGS, RECIPES, recipeOf, resolvePipeline, type PipelineSection } from '../recipes.js';
 import { buildFrontier, renderFrontierMarkdown, type Frontier } from '../frontier.js';
@@ -120,9 +121,7 @@ export function registerPipelineCommand(program: Command): void {
     [teacherConfig, studentConfig, distillConfig].forEach((cfg, k) => { if (!reused[ROLES[k][0]]) checkOptimizer(cfg, k === 2 ? method : null, `--${ROLES[k][1]}-optimizer`); });
     const settings = toMethodSettings(v.distill, teacherConfig.model, method);
     checkMethodSettings(method, settings, ds, (name) => `--distill-${name}`);
-    const threads = v.distill['de-threads'] === 'auto' ? deThreads() : Number(v.distill['de-threads']) as 1 | 2;
-    setDeThreads(threads);
-    if (methodTerms(method).includes('de')) info(`DE kernel: ${describeMixtureLoops()} on ${threads} thread${threads > 1 ? 's' : ''}`);
+    applyDeThreads(deThreadsOf(v.distill['de-threads']), methodTerms(method).includes('de'));
     const dirs: Record<Role, string> = {
       teacher: reuse.teacher ?? join(out, 'teacher'),
       student: reuse.student ?? join(out, 'student'),

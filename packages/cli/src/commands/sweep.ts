@@ -11,15 +11,15 @@ import {
   InputError, canonicalJson, checkpointFinished, loadDataset, pairedTest, readCard, trainingFinished, writeFileAtomic, type Dataset, type EvalResult, type ModelCard,
 } from '@derrd/core';
 import {
-  DERRD_VERSION, deThreads, evaluateCheckpoint, initBackend, isRankingTeacher, loadCheckpoint, methodTerms, parseMethod, prepareDistillation, setDeThreads, trainDefaults,
+  DERRD_VERSION, evaluateCheckpoint, initBackend, isRankingTeacher, loadCheckpoint, methodTerms, parseMethod, prepareDistillation, trainDefaults,
   type BackendName, type BackendRequest, type LoadedCheckpoint, type MethodName, type MethodSettings, type ModelKind, type TrainConfig,
-  describeMixtureLoops,
 } from '@derrd/train';
 import { estimateTraining, formatDuration } from '../estimate.js';
 import { addSettingOptions, layer, readConfigFile, readFlags, valuesOf } from '../flags.js';
 import { buildFrontier, renderFrontierMarkdown, renderFrontierSection, type Frontier, type MeasuredModel } from '../frontier.js';
 import { esc, renderPage } from '../html.js';
 import { latencySettingsOf, latencyStep, type LatencyRecord, type LatencySettings } from '../latency.js';
+import { applyDeThreads, deThreadsOf } from '../de-kernel.js';
 import { emit, info, UsageError } from '../output.js';
 import { Progress } from '../progress.js';
 import { SWEEP_COMMAND_SETTINGS, SWEEP_DEFAULTS, SWEEP_SCHEMA } from '../recipes.js';
@@ -293,9 +293,7 @@ export function registerSweepCommand(program: Command): void {
     for (const r of runs) if (r.settings) checkMethodSettings(r.method, r.settings, ds, (name) => `--${name}`);
     const v = layer(base, given);
     const latency = latencySettingsOf(v);
-    const threads = v['de-threads'] === 'auto' || v['de-threads'] === undefined ? deThreads() : Number(v['de-threads']) as 1 | 2;
-    setDeThreads(threads);
-    if (methods.some((m) => methodTerms(m).includes('de'))) info(`DE kernel: ${describeMixtureLoops()} on ${threads} thread${threads > 1 ? 's' : ''}`);
+    applyDeThreads(deThreadsOf(v['de-threads']), methods.some((m) => methodTerms(m).includes('de')));
     const candidates = reuseCandidates(reuse);
     // allowed: φ > 1 asks whether a student larger than its teacher gains from it (the paper stops at φ = 1)
     const above = sweepDims.filter((d) => d > teacherDim);

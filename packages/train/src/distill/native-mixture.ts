@@ -1,8 +1,8 @@
 /**
  * The native build of the DE mixture loops (native/expert_mixture.c, built by `npm run build:native`): the same loops
- * as the WebAssembly ones in expert-kernel.ts, on the same memory and layout, giving the same floats, ~2–4× faster
+ * as the WebAssembly ones in expert-kernel.ts, on the same memory and layout, giving the same floats, ~2× faster
  * (8-lane AVX2 and the C compiler's code against V8's 4-lane WebAssembly SIMD). Optional: where it was not built, or
- * cannot load, the WebAssembly loops run, and the training log says which (deMixtureLoops()).
+ * cannot load, the WebAssembly loops run, and the training log says which (describeMixtureLoops()).
  */
 import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
